@@ -1,0 +1,289 @@
+"""Typed configuration for models, losses and training, with presets and `--set` overrides.
+
+Every default lives here, once. The CLI builds a `Config` from a preset plus `key=value`
+overrides; a run directory stores it as `config.json`, and checkpoints are checked against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration problem a user can fix (unknown preset, bad `--set`, bad JSON)."""
+
+
+@dataclass
+class ModelConfig:
+    """The simulator's architecture (GameGAN section 5, or a baseline's)."""
+
+    kind: str = "gamegan"
+    """Which model: `gamegan`, `action-lstm` or `world-models`."""
+    frame_size: int = 64
+    """Square frame side in pixels; frames are (3, S, S) in [-1, 1]."""
+    n_actions: int = 5
+    """Number of discrete actions; taken from the dataset when training starts."""
+    action_names: list[str] = field(default_factory=lambda: ["NOOP", "UP", "DOWN", "LEFT", "RIGHT"])
+    """Action names from the dataset; kernel tying looks up opposites by these names."""
+    z_dim: int = 32
+    """Noise vector size per step."""
+    hidden_dim: int = 512
+    """LSTM hidden size H of the dynamics engine."""
+    embed_dim: int = 128
+    """Width of the action, noise and memory-read embeddings fused into the engine."""
+    encoder_channels: int = 64
+    """Base channel width of the frame encoder."""
+    memory: bool = True
+    """Use the external 2-D grid memory (static component comes from it)."""
+    memory_size: int = 21
+    """Memory grid side N (N x N cells)."""
+    memory_dim: int = 512
+    """Memory cell vector size D."""
+    memory_tau: float = 0.1
+    """Softmax temperature of the action shift kernel."""
+    tie_opposite_kernels: bool = False
+    """Share shift kernels between opposite actions (DOWN = flipped UP), found by action name."""
+    renderer: str = "disentangling"
+    """`simple` (one decoder) or `disentangling` (K components with fine masks)."""
+    n_components: int = 2
+    """K: number of rendered components (static from memory + dynamic ones)."""
+    renderer_channels: int = 64
+    """Base channel width of the rendering engine."""
+    mask_temperature: float = 0.1
+    """Softmax temperature of the fine masks that blend components."""
+    disc_channels: int = 64
+    """Base channel width of the discriminators' shared frame feature extractor."""
+    temporal_scales: int = 3
+    """Temporal discriminator heads; each scale halves time (T=16 scores 16, 8 and 4 positions)."""
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (official GameGAN defaults)."""
+
+    adv: float = 1.0
+    """Hinge adversarial weight for every discriminator head."""
+    action: float = 1.0
+    """Action reconstruction cross-entropy from the info head."""
+    z_recon: float = 30.0
+    """Noise reconstruction MSE from the info head."""
+    feat_match: float = 10.0
+    """L1 feature matching on discriminator features."""
+    recon: float = 0.05
+    """Pixel reconstruction MSE: the main knob (0.001-0.05)."""
+    cycle: float = 0.05
+    """Memory cycle loss (engine, memory and encoder only)."""
+    mask_l1: float = 7.5e-5
+    """L1 regulariser on the dynamic component's fine mask."""
+    r1: float = 10.0
+    """R1 gradient penalty weight on real inputs for single-frame and action heads."""
+    r1_temporal: float = 50.0
+    """R1 weight for the temporal discriminator heads (weighted higher)."""
+    r1_every: int = 4
+    """Lazy R1: penalise every this many D steps, scaled up by it (StyleGAN2); 1 = every step."""
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation schedule and run bookkeeping."""
+
+    steps: int = 20_000
+    """Total G+D iterations."""
+    batch_size: int = 8
+    """Sequences per batch (per process under DDP)."""
+    seq_len: int = 16
+    """T: frames per training sequence."""
+    lr: float = 1e-4
+    """Adam learning rate for generator and discriminators."""
+    betas: tuple[float, float] = (0.0, 0.9)
+    """Adam betas."""
+    grad_clip: float = 10.0
+    """Global gradient-norm clip for each optimizer step (0 disables)."""
+    warmup_start: int = 8
+    """w0: ground-truth frames fed at the start of training before free-running."""
+    warmup_floor: int = 2
+    """Lowest number of ground-truth frames once the decay ends."""
+    warmup_decay_steps: int = 10_000
+    """Steps over which warm-up decays linearly from `warmup_start` to `warmup_floor`."""
+    seed: int = 0
+    """Seed for model init, data sampling and noise."""
+    device: str = "auto"
+    """`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda` or `mps`."""
+    amp: bool = True
+    """bf16 autocast and channels_last on CUDA; ignored on CPU."""
+    compile: bool = False
+    """Wrap the models in `torch.compile`."""
+    log_every: int = 25
+    """Steps between `metrics.jsonl` lines."""
+    ckpt_every: int = 500
+    """Steps between checkpoints."""
+    sample_every: int = 1000
+    """Steps between sample strips/GIFs in `samples/`."""
+    keep_last: int = 3
+    """Checkpoints kept on disk (older ones are deleted)."""
+    num_workers: int = 0
+    """DataLoader worker processes (0 reads in the main process)."""
+    val_fraction: float = 0.05
+    """Share of episodes held out for validation, chosen deterministically."""
+
+
+@dataclass
+class Config:
+    """Everything that defines a run; saved as `config.json` in the run directory."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        try:
+            return cls(
+                model=_build(ModelConfig, data.get("model", {}), "model"),
+                loss=_build(LossConfig, data.get("loss", {}), "loss"),
+                train=_build(TrainConfig, data.get("train", {}), "train"),
+            )
+        except TypeError as err:
+            raise ConfigError(f"invalid config: {err}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+
+def _build(cls: type, data: dict[str, Any], section: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) in '{section}': {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for key, value in data.items():
+        # JSON has no tuples; restore them so configs compare equal after a round trip.
+        if isinstance(getattr(cls(), key), tuple) and isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _preset_tiny() -> Config:
+    return Config(
+        model=ModelConfig(
+            frame_size=32, z_dim=8, hidden_dim=64, embed_dim=32, encoder_channels=16,
+            memory=False, renderer="simple", n_components=1, renderer_channels=16,
+            disc_channels=16,
+        ),
+        train=TrainConfig(
+            steps=300, batch_size=4, seq_len=8, warmup_start=4, warmup_floor=2,
+            warmup_decay_steps=200, log_every=10, ckpt_every=100, sample_every=100,
+        ),
+    )
+
+
+def _preset_small() -> Config:
+    return Config(
+        model=ModelConfig(
+            frame_size=64, z_dim=16, hidden_dim=256, embed_dim=64, encoder_channels=32,
+            memory=True, memory_size=15, memory_dim=128, renderer="disentangling",
+            n_components=2, renderer_channels=32, disc_channels=32,
+        ),
+        train=TrainConfig(steps=20_000, batch_size=8, seq_len=12, warmup_start=6,
+                          warmup_floor=2, warmup_decay_steps=8_000),
+    )
+
+
+def _preset_paper() -> Config:
+    return Config(
+        model=ModelConfig(
+            frame_size=64, z_dim=32, hidden_dim=512, embed_dim=128, encoder_channels=64,
+            memory=True, memory_size=21, memory_dim=512, renderer="disentangling",
+            n_components=2, renderer_channels=64, disc_channels=64,
+        ),
+        train=TrainConfig(steps=100_000, batch_size=16, seq_len=32, warmup_start=16,
+                          warmup_floor=4, warmup_decay_steps=50_000),
+    )
+
+
+PRESETS = {"tiny": _preset_tiny, "small": _preset_small, "paper": _preset_paper}
+
+
+def preset(name: str) -> Config:
+    """A fresh copy of a named preset (`tiny`, `small`, `paper`)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
+    return PRESETS[name]()
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` strings (value parsed as JSON, else taken as a string).
+
+    A bare `key=value` is accepted when the key names exactly one field across sections.
+    Unknown keys and values of the wrong type raise `ConfigError`.
+    """
+    data = config.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        key, raw = item.split("=", 1)
+        section, name = _resolve_key(data, key.strip())
+        current = data[section][name]
+        data[section][name] = _parse_value(raw.strip(), current, key)
+    return Config.from_dict(data)
+
+
+def _resolve_key(data: dict[str, Any], key: str) -> tuple[str, str]:
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section in data and name in data[section]:
+            return section, name
+        raise ConfigError(f"unknown config key '{key}'")
+    owners = [s for s in data if key in data[s]]
+    if len(owners) == 1:
+        return owners[0], key
+    if not owners:
+        raise ConfigError(f"unknown config key '{key}'")
+    raise ConfigError(f"ambiguous config key '{key}': say {' or '.join(f'{s}.{key}' for s in owners)}")
+
+
+def _parse_value(raw: str, current: Any, key: str) -> Any:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    if isinstance(current, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+            value = value.lower() in ("true", "yes", "on")
+        if not isinstance(value, bool):
+            raise ConfigError(f"--set {key}: expected true/false, got '{raw}'")
+    elif isinstance(current, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"--set {key}: expected an integer, got '{raw}'")
+    elif isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"--set {key}: expected a number, got '{raw}'")
+        value = float(value)
+    elif isinstance(current, str):
+        value = str(value) if not isinstance(value, str) else value
+    elif isinstance(current, (list, tuple)):
+        if not isinstance(value, list):
+            raise ConfigError(f"--set {key}: expected a JSON list, got '{raw}'")
+    return value
