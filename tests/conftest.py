@@ -1,0 +1,28 @@
+"""Shared fixtures: headless SDL, tiny recordings made on the fly."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve short 32x32 episodes of the small layout, recorded once per test session."""
+    from recorder.game import GameConfig
+    from recorder.record import RecordConfig, record
+
+    out = tmp_path_factory.mktemp("data") / "tiny"
+    record(RecordConfig(out=out, episodes=12, seed=0, shard_episodes=5,
+                        game=GameConfig(layout="small", frame_size=32, max_steps=60)))
+    return out
