@@ -52,13 +52,27 @@ class ModelConfig:
     n_components: int = 2
     """K: number of rendered components (static from memory + dynamic ones)."""
     renderer_channels: int = 64
-    """Base channel width of the rendering engine."""
+    """Rendering engine width at full resolution; doubles per halving of the size, up to 8x."""
     mask_temperature: float = 0.1
     """Softmax temperature of the fine masks that blend components."""
+    dynamic_code_dim: int = 128
+    """Size of each dynamic component's code, split off a projection of h_t (disentangling)."""
+    attribute_channels: int = 16
+    """Channels of each component's attribute map A_k (and of its type vector v_k)."""
     disc_channels: int = 64
     """Base channel width of the discriminators' shared frame feature extractor."""
     temporal_scales: int = 3
     """Temporal discriminator heads; each scale halves time (T=16 scores 16, 8 and 4 positions)."""
+    wm_latent_dim: int = 32
+    """World Models baseline: size of the per-frame VAE latent."""
+    wm_mixtures: int = 5
+    """World Models baseline: Gaussian mixture components per latent dimension in the MDN-RNN."""
+    wm_kl_weight: float = 1.0
+    """World Models baseline: weight of the VAE's KL term (its only other loss is pixel MSE)."""
+    wm_kl_free_nats: float = 0.5
+    """World Models baseline: KL allowed free per latent dimension (the paper's KL tolerance)."""
+    wm_temperature: float = 1.0
+    """World Models baseline: sampling temperature of the MDN when simulating (lower = less noise)."""
 
 
 @dataclass
@@ -70,7 +84,9 @@ class LossConfig:
     action: float = 1.0
     """Action reconstruction cross-entropy from the info head."""
     z_recon: float = 30.0
-    """Noise reconstruction MSE from the info head."""
+    """Noise reconstruction MSE from the info head (generator side)."""
+    d_z_recon: float = 1.0
+    """Noise reconstruction MSE the discriminator's info head learns on generated pairs."""
     feat_match: float = 10.0
     """L1 feature matching on discriminator features."""
     recon: float = 0.05
@@ -83,8 +99,8 @@ class LossConfig:
     """R1 gradient penalty weight on real inputs for single-frame and action heads."""
     r1_temporal: float = 50.0
     """R1 weight for the temporal discriminator heads (weighted higher)."""
-    r1_every: int = 4
-    """Lazy R1: penalise every this many D steps, scaled up by it (StyleGAN2); 1 = every step."""
+    r1_every: int = 16
+    """Lazy R1: penalise every this many D steps at this many times the weight (StyleGAN2); 1 = every step."""
 
 
 @dataclass
@@ -138,6 +154,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    game: dict[str, Any] = field(default_factory=dict)
+    """The recorded game's config (from the dataset), so play can run the real game without data."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,6 +170,7 @@ class Config:
                 model=_build(ModelConfig, data.get("model", {}), "model"),
                 loss=_build(LossConfig, data.get("loss", {}), "loss"),
                 train=_build(TrainConfig, data.get("train", {}), "train"),
+                game=dict(data.get("game", {})),
             )
         except TypeError as err:
             raise ConfigError(f"invalid config: {err}") from None
@@ -204,7 +223,7 @@ def _preset_small() -> Config:
         model=ModelConfig(
             frame_size=64, z_dim=16, hidden_dim=256, embed_dim=64, encoder_channels=32,
             memory=True, memory_size=15, memory_dim=128, renderer="disentangling",
-            n_components=2, renderer_channels=32, disc_channels=32,
+            n_components=2, renderer_channels=16, disc_channels=32,
         ),
         train=TrainConfig(steps=20_000, batch_size=8, seq_len=12, warmup_start=6,
                           warmup_floor=2, warmup_decay_steps=8_000),

@@ -1,0 +1,232 @@
+"""The `gamegan` command line: parses options, then calls library functions.
+
+Heavy imports (torch, pygame) happen inside the commands that need them, so `gamegan record`
+and `gamegan --help` start quickly. Errors a user can fix are printed as one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Learn a playable neural game simulator (GameGAN) from recorded Pac-Man play.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+bench_app = typer.Typer(help="Measure performance; each command prints one JSON line.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into one red line and exit code 1 (no traceback)."""
+    from gamegan.errors import USER_ERRORS
+
+    try:
+        yield
+    except USER_ERRORS as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@contextlib.contextmanager
+def as_usage_error(*kinds: type[Exception]) -> Iterator[None]:
+    """Re-raise the given exception kinds as UsageError: for validating user-given options."""
+    from gamegan.errors import UsageError
+
+    try:
+        yield
+    except kinds as err:
+        raise UsageError(str(err)) from None
+
+
+def _game_config(mode: str, layout: str, ghosts: int, size: int, max_steps: int) -> "GameConfig":  # noqa: F821
+    from recorder.game import GameConfig
+
+    return GameConfig(mode=mode, layout=layout, n_ghosts=ghosts, frame_size=size, max_steps=max_steps)
+
+
+@app.command()
+def record(
+    out: Path = typer.Option(..., "--out", help="Dataset directory to write shards into."),
+    episodes: int = typer.Option(100, help="Episodes to record."),
+    workers: int = typer.Option(1, help="Worker processes (each writes its own shards)."),
+    seed: int = typer.Option(0, help="Base seed; episode i always gets the same seeds."),
+    agent: str = typer.Option("mix", help="mix | greedy | random | human."),
+    mode: str = typer.Option("classic", help="classic | maze."),
+    layout: str = typer.Option("classic", help="Classic-mode layout (classic, small, ...)."),
+    ghosts: int = typer.Option(2, help="Number of ghosts (2-4)."),
+    size: int = typer.Option(64, help="Frame size in pixels: 32, 64, 84 or 128."),
+    max_steps: int = typer.Option(400, help="Episode length limit."),
+    shard_episodes: int = typer.Option(32, help="Episodes per shard file."),
+    append: bool = typer.Option(False, "--append", help="Add episodes to an existing compatible dataset."),
+) -> None:
+    """Record episodes of the game played by a bot (or you) into sharded HDF5."""
+    from recorder.record import RecordConfig, record as run_record
+    from gamegan.progress import episode_progress
+
+    with user_errors():
+        with as_usage_error(ValueError):
+            cfg = RecordConfig(out=out, episodes=episodes, workers=workers, seed=seed, agent=agent,
+                               shard_episodes=shard_episodes, append=append,
+                               game=_game_config(mode, layout, ghosts, size, max_steps))
+        with episode_progress(episodes, "recording") as advance:
+            summary = run_record(cfg, on_progress=advance)
+    state = "interrupted, finished episodes kept" if summary.interrupted else "done"
+    console.print(
+        f"{state}: {summary.episodes} episodes, {summary.frames} frames in {summary.seconds:.1f} s "
+        f"({summary.frames_per_s:,.0f} frames/s) -> {out} ({len(summary.shards)} new shard(s))"
+    )
+    if summary.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def inspect(
+    path: Path = typer.Argument(..., help="Dataset directory or one .h5 shard."),
+    gif: Optional[Path] = typer.Option(None, help="Write an episode as a GIF here."),
+    episode: int = typer.Option(0, help="Episode index for --gif."),
+    fps: float = typer.Option(10.0, help="GIF frame rate."),
+    scale: int = typer.Option(4, help="GIF upscale factor."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Summarise a dataset (shards, episodes, frames, actions, size) and optionally export a GIF."""
+    from recorder.dataset import open_dataset, summarize, validate
+
+    with user_errors():
+        validate(path)
+        summary = summarize(path)
+        if as_json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            _print_summary(summary)
+        if gif is not None:
+            from gamegan.errors import UsageError
+            from gamegan.media import save_gif
+
+            with open_dataset(path) as data:
+                if not 0 <= episode < data.n_episodes:
+                    raise UsageError(f"episode {episode} out of range (dataset has {data.n_episodes})")
+                save_gif(data.frames(episode), gif, fps=fps, scale=scale)
+            console.print(f"wrote {gif} (episode {episode}, {data.episode_lengths[episode]} frames)")
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="dataset", show_header=False)
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, float):
+            value = f"{value:,.3f}"
+        table.add_row(str(key), str(value))
+    Console().print(table)
+
+
+@bench_app.command("record")
+def bench_record(
+    episodes: int = typer.Option(40, help="Episodes to record for the measurement."),
+    size: int = typer.Option(64, help="Frame size."),
+    agent: str = typer.Option("mix", help="Agent playing."),
+    repeats: int = typer.Option(3, help="Repetitions; the median is reported."),
+) -> None:
+    """Frames/s of one worker: game step, render and HDF5 write, measured separately and together."""
+    from recorder.bench import bench_record as run
+
+    with user_errors():
+        print(json.dumps(run(episodes=episodes, frame_size=size, agent=agent, repeats=repeats)))
+
+
+def build_train_config(preset_name: str, out: Path, resume: bool, overrides: list[str]) -> "Config":  # noqa: F821
+    """Preset (or the run's stored config when resuming) plus `key=value` overrides."""
+    from gamegan.config import Config, apply_overrides, preset
+    from gamegan.train import check_resume_config
+
+    stored = out / "config.json"
+    base = Config.load(stored) if resume and stored.exists() else preset(preset_name)
+    config = apply_overrides(base, overrides)
+    if resume and stored.exists():
+        check_resume_config(out, config)
+    return config
+
+
+def _option_overrides(**options: object) -> list[str]:
+    """Typer options left unset are None: only the ones given override the config."""
+    return [f"{key}={json.dumps(value)}" for key, value in options.items() if value is not None]
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="Dataset directory (or one .h5 shard)."),
+    out: Path = typer.Option(..., "--out", help="Run directory: config, checkpoints, metrics, samples."),
+    preset: str = typer.Option("small", help="tiny | small | paper."),
+    model: Optional[str] = typer.Option(None, help="gamegan | action-lstm | world-models (default: gamegan)."),
+    steps: Optional[int] = typer.Option(None, help="Total iterations (default: the preset's)."),
+    batch: Optional[int] = typer.Option(None, help="Batch size per process."),
+    seq_len: Optional[int] = typer.Option(None, help="Frames per training sequence (T)."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda | mps."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast on CUDA."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    set_: List[str] = typer.Option([], "--set", help="Override any config field: section.key=value (repeatable)."),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop (with a checkpoint) after this many minutes."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a simulator on recorded episodes; Ctrl-C saves a checkpoint, --resume continues."""
+    from gamegan.train import train as run_train
+
+    with user_errors():
+        overrides = _option_overrides(**{"model.kind": model, "train.steps": steps, "train.batch_size": batch,
+                                         "train.seq_len": seq_len, "train.device": device, "train.amp": amp})
+        config = build_train_config(preset, out, resume, overrides + list(set_))
+        result = run_train(config, data, out, resume=resume, progress=not quiet,
+                           max_seconds=max_minutes * 60 if max_minutes else None)
+    state = "interrupted" if result.interrupted else "stopped"
+    console.print(f"{state} at step {result.step}: {result.frames_per_s:,.0f} frames/s over {result.seconds:.0f} s; "
+                  f"run in {out} (resume with --resume)")
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+@bench_app.command("train")
+def bench_train(
+    preset: str = typer.Option("small", help="tiny | small | paper."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda | mps."),
+    iters: int = typer.Option(5, help="Timed iterations (median reported)."),
+    set_: List[str] = typer.Option([], "--set", help="Override any config field: section.key=value."),
+) -> None:
+    """Training throughput on synthetic batches: one JSON line."""
+    from gamegan.bench import bench_train as run
+    from gamegan.config import apply_overrides, preset as get_preset
+
+    with user_errors():
+        config = apply_overrides(get_preset(preset), [f"train.device={device}"] + list(set_))
+        print(json.dumps({"preset": preset, **run(config, iters=iters)}))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its data and GIF."),
+) -> None:
+    """Zero-setup demo: record a small dataset and write a GIF of it (play arrives with the model)."""
+    from gamegan.demo import run_demo
+
+    with user_errors():
+        run_demo(out, console)
+
+
+def main() -> None:
+    """Entry point for `python -m gamegan.cli` (used under torchrun)."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

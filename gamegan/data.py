@@ -1,0 +1,176 @@
+"""Training and evaluation windows: T consecutive frames and their T-1 actions from the shards.
+
+Episodes are split into train/validation deterministically (a fixed permutation of episode
+indices), so every run on the same data holds out the same episodes. Small datasets are
+loaded into memory once; large ones are read window by window, with h5py files opened lazily
+in each DataLoader worker process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from recorder.dataset import Dataset, DatasetError, open_dataset
+
+from gamegan.model.types import Batch
+
+IN_MEMORY_LIMIT_BYTES = 4 * 2**30
+"""Datasets whose frames fit under this are held in RAM: sampling then costs microseconds."""
+SPLIT_SEED = 1234
+
+
+def to_model_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
+    x = torch.as_tensor(frames)
+    return x.movedim(-1, -3).float().div_(127.5).sub_(1.0)
+
+
+def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
+    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3)."""
+    x = frames.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return x.movedim(-3, -1).cpu().numpy()
+
+
+def split_episodes(n_episodes: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train, val) episode indices; val gets at least one episode when there are two or more."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(n_episodes)
+    n_val = int(round(n_episodes * val_fraction))
+    if val_fraction > 0 and n_episodes >= 2:
+        n_val = max(1, n_val)
+    n_val = min(n_val, n_episodes - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@dataclass
+class WindowSpec:
+    """Which windows to draw: length T over a subset of episodes."""
+
+    seq_len: int
+    episodes: np.ndarray
+
+
+class SequenceData:
+    """Random windows of `seq_len` frames from chosen episodes of a dataset.
+
+    `sample(rng, batch_size)` returns a `Batch` on the CPU. In memory mode the episodes'
+    frames are read once into one array; otherwise each window is one h5py read.
+    """
+
+    def __init__(self, path: str | Path, seq_len: int, episodes: np.ndarray | None = None,
+                 in_memory: bool | None = None) -> None:
+        self.path = Path(path)
+        with open_dataset(self.path) as data:
+            self.meta = data.meta
+            lengths = data.episode_lengths.astype(np.int64)
+            all_episodes = np.arange(data.n_episodes)
+            self.episodes = all_episodes if episodes is None else np.asarray(episodes)
+            self.episodes = self.episodes[lengths[self.episodes] >= seq_len]
+            if len(self.episodes) == 0:
+                raise DatasetError(f"{self.path}: no episode has at least {seq_len} frames (the sequence length)")
+            self.lengths = lengths[self.episodes]
+            frame_bytes = int(np.prod(data.meta.frame_shape))
+            if in_memory is None:
+                in_memory = int(self.lengths.sum()) * frame_bytes <= IN_MEMORY_LIMIT_BYTES
+            self.in_memory = in_memory
+            if in_memory:
+                self._frames = np.concatenate([data.frames(int(i)) for i in self.episodes])
+                self._actions = np.concatenate([data.actions(int(i)) for i in self.episodes]).astype(np.int64)
+        self.seq_len = seq_len
+        self.n_actions = self.meta.n_actions
+        self._offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        # An episode of length L holds L - T + 1 windows; sample episodes in proportion.
+        windows = self.lengths - seq_len + 1
+        self._weights = windows / windows.sum()
+        self._dataset: Dataset | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.lengths.sum())
+
+    def _lazy(self) -> Dataset:
+        if self._dataset is None:
+            self._dataset = open_dataset(self.path)
+        return self._dataset
+
+    def window(self, k: int, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frames (T, H, W, 3) uint8 and actions (T-1,) int64 of episode slot k from `start`."""
+        stop = start + self.seq_len
+        if self.in_memory:
+            base = self._offsets[k]
+            return self._frames[base + start:base + stop], self._actions[base + start:base + stop - 1]
+        data = self._lazy()
+        episode = int(self.episodes[k])
+        actions = data.actions(episode)[start:stop - 1].astype(np.int64)
+        return data.frames(episode, start, stop), actions
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """A batch of random windows, with a wrong action for each true one."""
+        slots = rng.choice(len(self.episodes), size=batch_size, p=self._weights)
+        starts = rng.integers(0, self.lengths[slots] - self.seq_len + 1)
+        if self.in_memory:
+            idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T)
+            frames, actions = self._frames[idx], self._actions[idx[:, :-1]]
+        else:
+            pairs = [self.window(int(k), int(s)) for k, s in zip(slots, starts)]
+            frames = np.stack([f for f, _ in pairs])
+            actions = np.stack([a for _, a in pairs])
+        actions_t = torch.from_numpy(actions)
+        shift = torch.from_numpy(rng.integers(1, self.n_actions, size=actions.shape))
+        return Batch(frames=to_model_frames(frames), actions=actions_t,
+                     wrong_actions=(actions_t + shift) % self.n_actions)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_dataset"] = None  # h5py handles never cross process boundaries
+        return state
+
+
+class _WindowStream(IterableDataset):
+    """Endless batches for DataLoader workers; each worker seeds its own generator."""
+
+    def __init__(self, data: SequenceData, batch_size: int, seed: int) -> None:
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        worker = info.id if info is not None else 0
+        rng = np.random.default_rng([self.seed, worker])
+        while True:
+            yield self.data.sample(rng, self.batch_size)
+
+
+def _collate_one(batch: Batch) -> Batch:
+    return batch
+
+
+def batch_stream(data: SequenceData, batch_size: int, rng: np.random.Generator, num_workers: int = 0,
+                 seed: int = 0) -> Iterator[Batch]:
+    """An endless iterator of batches. With workers, prefetching hides h5py reads; in memory,
+    sampling in the main process with `rng` keeps the stream exactly resumable."""
+    if num_workers <= 0 or data.in_memory:
+        while True:
+            yield data.sample(rng, batch_size)
+    loader = DataLoader(_WindowStream(data, batch_size, seed), batch_size=None, num_workers=num_workers,
+                        collate_fn=_collate_one, persistent_workers=True, prefetch_factor=4)
+    yield from loader
+
+
+def load_splits(path: str | Path, seq_len: int, val_fraction: float) -> tuple[SequenceData, SequenceData | None]:
+    """Train and validation windows of one dataset, split by episode."""
+    with open_dataset(path) as data:
+        n_episodes = data.n_episodes
+    train_eps, val_eps = split_episodes(n_episodes, val_fraction)
+    train = SequenceData(path, seq_len, train_eps)
+    val = None
+    if len(val_eps):
+        try:
+            val = SequenceData(path, seq_len, val_eps)
+        except DatasetError:
+            val = None  # held-out episodes all shorter than T: train on, without validation
+    return train, val

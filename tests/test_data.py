@@ -1,0 +1,64 @@
+"""Training windows: split, alignment of frames and actions, wrong actions, lazy vs in-memory."""
+
+import pickle
+
+import numpy as np
+import torch
+
+from recorder.dataset import open_dataset
+from gamegan.data import SequenceData, load_splits, split_episodes, to_model_frames, to_uint8_frames
+
+
+def test_split_is_deterministic_disjoint_and_complete():
+    train, val = split_episodes(40, 0.1)
+    train2, val2 = split_episodes(40, 0.1)
+    np.testing.assert_array_equal(train, train2)
+    np.testing.assert_array_equal(val, val2)
+    assert len(val) == 4 and not set(train) & set(val)
+    assert sorted(set(train) | set(val)) == list(range(40))
+
+
+def test_pixel_conversion_round_trips():
+    frames = np.random.default_rng(0).integers(0, 256, (2, 3, 8, 8, 3), dtype=np.uint8)
+    x = to_model_frames(frames)
+    assert x.shape == (2, 3, 3, 8, 8) and x.min() >= -1 and x.max() <= 1
+    np.testing.assert_array_equal(to_uint8_frames(x), frames)
+
+
+def test_windows_align_frames_with_their_actions(tiny_recording):
+    data = SequenceData(tiny_recording, seq_len=6)
+    batch = data.sample(np.random.default_rng(0), 16)
+    assert batch.frames.shape == (16, 6, 3, 32, 32)
+    assert batch.actions.shape == batch.wrong_actions.shape == (16, 5)
+    assert (batch.actions >= 0).all() and (batch.actions < 5).all()  # never the -1 end marker
+    assert (batch.wrong_actions != batch.actions).all()
+    # Each sampled window must be a real slice of some episode: find it and compare actions.
+    with open_dataset(tiny_recording) as ds:
+        episodes = [(ds.frames(i), ds.actions(i)) for i in range(ds.n_episodes)]
+    for b in range(4):
+        window = to_uint8_frames(batch.frames[b])
+        found = False
+        for frames, actions in episodes:
+            for s in range(len(frames) - 5):
+                if np.array_equal(frames[s:s + 6], window):
+                    found = np.array_equal(actions[s:s + 5], batch.actions[b].numpy())
+                    break
+            if found:
+                break
+        assert found
+
+
+def test_lazy_and_in_memory_modes_sample_the_same_windows(tiny_recording):
+    memory = SequenceData(tiny_recording, seq_len=5, in_memory=True)
+    lazy = SequenceData(tiny_recording, seq_len=5, in_memory=False)
+    a = memory.sample(np.random.default_rng(3), 8)
+    b = lazy.sample(np.random.default_rng(3), 8)
+    assert torch.equal(a.frames, b.frames) and torch.equal(a.actions, b.actions)
+    clone = pickle.loads(pickle.dumps(lazy))  # what a DataLoader worker receives
+    assert torch.equal(clone.sample(np.random.default_rng(3), 8).frames, a.frames)
+
+
+def test_load_splits_holds_out_whole_episodes(tiny_recording):
+    train, val = load_splits(tiny_recording, seq_len=4, val_fraction=0.25)
+    assert val is not None
+    assert not set(train.episodes) & set(val.episodes)
