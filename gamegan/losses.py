@@ -1,0 +1,183 @@
+"""Every GameGAN loss term (DESIGN section 5), for the generator phase and the discriminator phase.
+
+Both entry points return `(loss, logs)`: the weighted total to back-propagate and a dict of
+unweighted terms as floats, keyed `loss/G/<term>` or `loss/D/<term>` (plus `.../total`).
+
+Conventions worth knowing when tuning weights:
+- `recon` (pixel MSE) and `mask_l1` are summed over the pixels of a frame and averaged over
+  frames, as in the official GameGAN code; their small default weights (0.05, 7.5e-5) assume
+  that. Every other term is a plain mean.
+- Generated transitions are (x̂_t, x̂_{t+1}) with x̂_0 the real first frame, so the generated
+  sequence the discriminators see has the same T frames as the real one.
+- The temporal discriminator's scales are averaged, so it weighs like one head.
+- R1 is E||∇_x D(x)||² on real inputs, computed per discriminator (single-frame, action,
+  temporal). The single-frame and action penalties are averaged under weight `r1`, the
+  temporal one (its scales together) takes `r1_temporal`. When lazy (`r1_every` > 1) it is
+  computed only on steps divisible by `r1_every` and multiplied by it (StyleGAN2), which
+  keeps its expected strength at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gamegan.config import LossConfig
+from gamegan.model.discriminator import Discriminator, DiscOutput
+from gamegan.model.types import Batch, Rollout
+
+
+class CycleModel(Protocol):
+    """What `generator_loss` needs from a generator beyond its rollout."""
+
+    def cycle_loss(self, rollout: Rollout) -> Tensor: ...
+
+
+# --- hinge adversarial terms ----------------------------------------------------------------
+
+def hinge_real(logits: Tensor) -> Tensor:
+    """D's hinge term for inputs that should score as real: mean(relu(1 - D))."""
+    return F.relu(1.0 - logits.float()).mean()
+
+
+def hinge_fake(logits: Tensor) -> Tensor:
+    """D's hinge term for inputs that should score as fake: mean(relu(1 + D))."""
+    return F.relu(1.0 + logits.float()).mean()
+
+
+def hinge_generator(logits: Tensor) -> Tensor:
+    """G's hinge term: -mean(D(fake)); it falls as the fakes' logits rise."""
+    return -logits.float().mean()
+
+
+def r1_penalty(logits: Tensor, inputs: Tensor) -> Tensor:
+    """||∇_inputs Σ logits||² / logits.numel(): the R1 penalty E||∇_x D(x)||².
+
+    With one logit per independent input (rows of `inputs`) this is exactly the mean squared
+    gradient norm per input. Where logits share inputs (overlapping frame pairs, temporal
+    windows) it is the per-logit average of the summed gradient, a close and cheap stand-in.
+    """
+    (grad,) = torch.autograd.grad(logits.float().sum(), inputs, create_graph=True)
+    return grad.float().pow(2).sum() / logits.numel()
+
+
+# --- shared helpers ---------------------------------------------------------------------------
+
+def generated_sequence(batch: Batch, rollout: Rollout) -> Tensor:
+    """The generated sequence as D sees it: real x_0, then the predictions. (B, T, 3, S, S)"""
+    return torch.cat([batch.frames[:, :1], rollout.frames], dim=1)
+
+
+def _temporal_mean(terms: list[Tensor]) -> Tensor:
+    return torch.stack(terms).mean()
+
+
+def _finish(prefix: str, terms: dict[str, Tensor], weights: dict[str, float]) -> tuple[Tensor, dict[str, float]]:
+    total = sum(weights[name] * value for name, value in terms.items())
+    names = [*terms, "total"]
+    # One device sync for all logs instead of one per term.
+    values = torch.stack([v.detach().float() for v in terms.values()] + [total.detach().float()]).tolist()
+    return total, {f"loss/{prefix}/{name}": value for name, value in zip(names, values)}
+
+
+# --- generator ------------------------------------------------------------------------------
+
+def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: Batch, rollout: Rollout,
+                   cfg: LossConfig) -> tuple[Tensor, dict[str, float]]:
+    """All generator terms for one rollout over `batch`.
+
+    Adversarial (hinge, every head), info-head action CE and z MSE on generated transitions,
+    L1 feature matching of D's frame features against the real next frames, pixel MSE,
+    the memory cycle loss (when the rollout has memory attention) and the L1 of the dynamic
+    fine masks (when the renderer has more than one component). Steps nothing; D's
+    parameters should be frozen by the caller (the trainer does).
+    """
+    real = batch.frames  # (B, T, 3, S, S)
+    fake = rollout.frames  # (B, T-1, 3, S, S)
+    out = discriminator(generated_sequence(batch, rollout), batch.actions)
+    with torch.no_grad():
+        real_features = discriminator.features(real[:, 1:])  # per block (B, T-1, C, H, W)
+
+    terms: dict[str, Tensor] = {
+        # Frame heads score only the predictions, not the real x_0 in front of them.
+        "adv_frame": hinge_generator(out.frame[:, 1:]) + hinge_generator(out.patch[:, 1:]),
+        "adv_action": hinge_generator(out.action),
+        "adv_temporal": _temporal_mean([hinge_generator(t) for t in out.temporal]),
+        "action": F.cross_entropy(out.info_action.flatten(0, 1).float(), batch.actions.flatten()),
+        "feat_match": torch.stack([
+            F.l1_loss(f[:, 1:].float(), r.float()) for f, r in zip(out.features, real_features)
+        ]).mean(),
+        # Squared error summed over a frame's pixels, averaged over frames (see module doc).
+        "recon": (fake.float() - real[:, 1:].float()).pow(2).flatten(2).sum(-1).mean(),
+    }
+    weights = {"adv_frame": cfg.adv, "adv_action": cfg.adv, "adv_temporal": cfg.adv, "action": cfg.action,
+               "feat_match": cfg.feat_match, "recon": cfg.recon}
+    if rollout.z is not None:
+        terms["z_recon"] = F.mse_loss(out.info_z.float(), rollout.z.detach().float())
+        weights["z_recon"] = cfg.z_recon
+    if rollout.alphas is not None:  # the model has memory
+        terms["cycle"] = generator.cycle_loss(rollout)
+        weights["cycle"] = cfg.cycle
+    if rollout.masks is not None and rollout.masks.shape[2] > 1:
+        dynamic = rollout.masks[:, :, 1:]  # (B, T-1, K-1, 1, S, S)
+        terms["mask_l1"] = dynamic.float().abs().flatten(2).sum(-1).mean()
+        weights["mask_l1"] = cfg.mask_l1
+    return _finish("G", terms, weights)
+
+
+# --- discriminator --------------------------------------------------------------------------
+
+def r1_due(cfg: LossConfig, step: int) -> bool:
+    """Whether this D step computes the (lazy) R1 penalty."""
+    if cfg.r1_every < 1:
+        raise ValueError(f"r1_every must be >= 1, got {cfg.r1_every}")
+    return (cfg.r1 > 0 or cfg.r1_temporal > 0) and step % cfg.r1_every == 0
+
+
+def discriminator_loss(discriminator: Discriminator, batch: Batch, rollout: Rollout, cfg: LossConfig, *,
+                       step: int = 0) -> tuple[Tensor, dict[str, float]]:
+    """All discriminator terms; `rollout` must be detached from the generator.
+
+    Real and generated sequences go through D in one forward (concatenated on the batch
+    axis). Hinge terms: single-frame (global + patch), action-conditioned with its three
+    cases (real pair + true action is real; real pair + wrong action and generated pair +
+    true action are fake), temporal. Info head: action CE on real pairs, z MSE on generated
+    pairs. R1 on real inputs when `r1_due(cfg, step)`.
+    """
+    B = batch.frames.shape[0]
+    with_r1 = r1_due(cfg, step)
+    real = batch.frames.detach().requires_grad_(with_r1)  # (B, T, 3, S, S)
+    fake = generated_sequence(batch, rollout).detach()  # (B, T, 3, S, S)
+    out = discriminator(
+        torch.cat([real, fake]), batch.actions.repeat(2, 1), wrong_actions=batch.wrong_actions.repeat(2, 1),
+    )
+    terms = _d_terms(out, batch, rollout, B)
+    weights = {"adv_frame": cfg.adv, "adv_action": cfg.adv, "adv_temporal": cfg.adv, "action": cfg.action,
+               "z_recon": cfg.d_z_recon}
+    if with_r1 and cfg.r1 > 0:
+        # Lazy regularisation: applied every r1_every steps at r1_every times the weight.
+        terms["r1_frame"] = r1_penalty(out.frame[:B] + out.patch[:B].mean(-1), real)
+        terms["r1_action"] = r1_penalty(out.action[:B], real)
+        weights["r1_frame"] = weights["r1_action"] = cfg.r1 * cfg.r1_every / 2
+    if with_r1 and cfg.r1_temporal > 0:
+        terms["r1_temporal"] = r1_penalty(torch.cat([t[:B] for t in out.temporal], dim=1), real)
+        weights["r1_temporal"] = cfg.r1_temporal * cfg.r1_every
+    return _finish("D", terms, weights)
+
+
+def _d_terms(out: DiscOutput, batch: Batch, rollout: Rollout, B: int) -> dict[str, Tensor]:
+    # Rows [:B] are real sequences, [B:] generated ones; generated frame 0 is the real x_0,
+    # so the single-frame heads skip it there.
+    terms = {
+        "adv_frame": hinge_real(out.frame[:B]) + hinge_real(out.patch[:B])
+        + hinge_fake(out.frame[B:, 1:]) + hinge_fake(out.patch[B:, 1:]),
+        "adv_action": hinge_real(out.action[:B]) + hinge_fake(out.wrong_action[:B]) + hinge_fake(out.action[B:]),
+        "adv_temporal": _temporal_mean([hinge_real(t[:B]) + hinge_fake(t[B:]) for t in out.temporal]),
+        "action": F.cross_entropy(out.info_action[:B].flatten(0, 1).float(), batch.actions.flatten()),
+    }
+    if rollout.z is not None:
+        terms["z_recon"] = F.mse_loss(out.info_z[B:].float(), rollout.z.detach().float())
+    return terms
