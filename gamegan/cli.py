@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
+
+# torch's OpenMP threads spin-wait by default; on a machine doing anything else (a laptop,
+# a shared 2-core box) that starves the sibling thread and costs 5-10x. Set before torch loads;
+# export OMP_WAIT_POLICY=ACTIVE to opt back in.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     help="Learn a playable neural game simulator (GameGAN) from recorded Pac-Man play.",

@@ -52,7 +52,7 @@ class ModelConfig:
     n_components: int = 2
     """K: number of rendered components (static from memory + dynamic ones)."""
     renderer_channels: int = 64
-    """Rendering engine width at full resolution; doubles per halving of the size, up to 8x."""
+    """Rendering engine width at its finest (half-resolution) level; doubles per halving, up to 8x."""
     mask_temperature: float = 0.1
     """Softmax temperature of the fine masks that blend components."""
     dynamic_code_dim: int = 128
@@ -72,7 +72,7 @@ class ModelConfig:
     wm_kl_free_nats: float = 0.5
     """World Models baseline: KL allowed free per latent dimension (the paper's KL tolerance)."""
     wm_temperature: float = 1.0
-    """World Models baseline: sampling temperature of the MDN when simulating (lower = less noise)."""
+    """World Models baseline: sampling temperature of the MDN when simulating (0: no noise)."""
 
 
 @dataclass
@@ -221,7 +221,7 @@ def _preset_tiny() -> Config:
 def _preset_small() -> Config:
     return Config(
         model=ModelConfig(
-            frame_size=64, z_dim=16, hidden_dim=256, embed_dim=64, encoder_channels=32,
+            frame_size=64, z_dim=16, hidden_dim=384, embed_dim=64, encoder_channels=32,
             memory=True, memory_size=15, memory_dim=128, renderer="disentangling",
             n_components=2, renderer_channels=16, disc_channels=32,
         ),

@@ -1,0 +1,324 @@
+"""The training loop, shared by GameGAN and the baselines.
+
+A model describes its updates as a list of `Phase`s (GameGAN: G then D); the loop runs them
+in order every iteration, one Adam each. It reads top to bottom in stages: set up the run,
+build model and optimisers (or resume them), then iterate — sample, update, log, sample
+rollouts, checkpoint — until the step budget is spent or a signal asks it to stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gamegan.checkpoint import latest_checkpoint, load_train_state, load_weights, save_checkpoint
+from gamegan.config import Config
+from gamegan.data import SequenceData, batch_stream, load_splits
+from gamegan.distributed import (DistInfo, all_agree, average_gradients, broadcast_parameters,
+                                 init_distributed, shutdown)
+from gamegan.errors import CheckpointError, UsageError
+from gamegan.model.factory import build_model
+from gamegan.model.types import Batch, Phase, StepContext
+from gamegan.run_log import RunLog
+from gamegan.samples import write_samples
+
+BAD_STEPS_BEFORE_RESTORE = 3
+"""Consecutive non-finite iterations after which the last good state is restored."""
+
+
+@dataclass
+class TrainResult:
+    """How a call to `train` ended."""
+
+    run_dir: Path
+    step: int
+    seconds: float
+    frames_per_s: float
+    interrupted: bool
+    nonfinite_steps: int
+    model: nn.Module
+    """The trained model (on its training device), for library users."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then MPS, then CPU; a named device that is absent is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (use --device auto or cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps: MPS is not available (use --device auto or cpu)")
+    if name not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"unknown device '{name}' (auto, cpu, cuda or mps)")
+    return torch.device(name)
+
+
+def warmup_at(step: int, config: Config) -> int:
+    """Ground-truth frames fed at `step`: linear decay from w0 to the floor, at most T-1."""
+    t = config.train
+    frac = min(1.0, step / max(1, t.warmup_decay_steps))
+    w = round(t.warmup_start - (t.warmup_start - t.warmup_floor) * frac)
+    return int(max(1, min(w, t.seq_len - 1)))
+
+
+def fit_config_to_data(config: Config, data: SequenceData) -> Config:
+    """Frame size and action set come from the dataset, never from a constant."""
+    config = copy.deepcopy(config)
+    h, w, _ = data.meta.frame_shape
+    if h != w:
+        raise UsageError(f"frames are {h}x{w}; the model needs square frames")
+    config.model.frame_size = h
+    config.model.n_actions = data.meta.n_actions
+    config.model.action_names = list(data.meta.action_names)
+    config.game = dict(data.meta.game)
+    return config
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint at the end of the iteration."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: list[Any] = []
+
+    def __enter__(self) -> "_StopRequest":
+        def handler(signum: int, frame: object) -> None:
+            self.requested = True
+        with contextlib.suppress(ValueError):  # not the main thread: no signal handling
+            self._previous = [signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, prev in zip((signal.SIGINT, signal.SIGTERM), self._previous):
+            signal.signal(sig, prev)
+
+
+def use_channels_last(model: nn.Module) -> None:
+    """channels_last for 2-D convolutions only: 3-D (temporal) weights have no such layout."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.to(memory_format=torch.channels_last)
+
+
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def run_phase(phase: Phase, optimizer: torch.optim.Optimizer, phases: list[Phase], batch: Batch,
+               ctx: StepContext, config: Config, device: torch.device, info: DistInfo) -> dict[str, float] | None:
+    """One optimiser update; None (and no update) when the loss or gradients are not finite."""
+    for other in phases:
+        other.module.requires_grad_(other is phase)
+    optimizer.zero_grad(set_to_none=True)
+    with _autocast(device, config.train.amp):
+        loss, logs = phase.loss(batch, ctx)
+    if not all_agree(bool(torch.isfinite(loss).item()), info):
+        return None
+    loss.backward()
+    params = [p for p in phase.module.parameters() if p.requires_grad]
+    average_gradients(params, info)
+    clip = config.train.grad_clip if config.train.grad_clip > 0 else float("inf")
+    norm = torch.nn.utils.clip_grad_norm_(params, clip)
+    if not all_agree(bool(torch.isfinite(norm).item()), info):
+        optimizer.zero_grad(set_to_none=True)
+        return None
+    optimizer.step()
+    return {**logs, f"loss/{phase.name}/total": float(loss.item()), f"grad_norm/{phase.name}": float(norm.item())}
+
+
+def _train_state(step: int, optimizers: dict[str, torch.optim.Optimizer], rng: np.random.Generator,
+                 nonfinite: int) -> dict[str, Any]:
+    state = {
+        "step": step,
+        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": rng.bit_generator.state,
+        "nonfinite_steps": nonfinite,
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_train_state(state: dict[str, Any], optimizers: dict[str, torch.optim.Optimizer],
+                         rng: np.random.Generator) -> tuple[int, int]:
+    for name, opt in optimizers.items():
+        opt.load_state_dict(state["optimizers"][name])
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    rng.bit_generator.state = state["numpy_rng"]
+    return int(state["step"]), int(state.get("nonfinite_steps", 0))
+
+
+def _progress(enabled: bool, total: int, start: int) -> contextlib.AbstractContextManager:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    if not enabled:
+        return contextlib.nullcontext(None)
+    return Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
+
+
+def _summary_text(logs: dict[str, float], fps: float, warmup: int) -> str:
+    parts = [f"{k.split('/')[1]} {v:.3f}" for k, v in logs.items() if k.startswith("loss/") and k.endswith("/total")]
+    return " ".join(parts + [f"w {warmup}", f"{fps:,.0f} frames/s"])
+
+
+def train(config: Config, data_path: Path, run_dir: Path, resume: bool = False, progress: bool = True,
+          max_seconds: float | None = None) -> TrainResult:
+    """Train `config.model.kind` on the dataset at `data_path`, writing the run to `run_dir`.
+
+    With `resume`, continue from the run's latest checkpoint exactly (same step, optimiser and
+    RNG states, warm-up). `max_seconds` stops (with a checkpoint) after that much wall time.
+    """
+    run_dir = Path(run_dir)
+    device = resolve_device(config.train.device)
+    info = init_distributed(device.type)
+    if device.type == "cuda" and info.enabled:
+        device = torch.device("cuda", info.local_rank)
+    try:
+        return _train(config, Path(data_path), run_dir, resume, progress and info.is_main, max_seconds, device, info)
+    finally:
+        shutdown(info)
+
+
+def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progress: bool, max_seconds: float | None,
+           device: torch.device, info: DistInfo) -> TrainResult:
+    # --- Stage 1: data, config, run directory -----------------------------------------------
+    train_data, val_data = load_splits(data_path, config.train.seq_len, config.train.val_fraction)
+    config = fit_config_to_data(config, train_data)
+    latest = latest_checkpoint(run_dir)
+    if latest is not None and not resume:
+        raise UsageError(f"{run_dir}: already has checkpoints; pass --resume to continue it, or choose another --out")
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.save(run_dir / "config.json")
+    torch.manual_seed(config.train.seed + info.rank)
+    rng = np.random.default_rng([config.train.seed, info.rank])
+
+    # --- Stage 2: model, phases, optimisers (or their resumed state) -------------------------
+    model = build_model(config.model)
+    phases = model.phases(config.loss)
+    step, nonfinite = 0, 0
+    if resume and latest is not None:
+        load_weights(latest, model)
+    model.to(device)
+    if device.type == "cuda" and config.train.amp:
+        use_channels_last(model)
+    if config.train.compile:
+        for phase in phases:
+            for child in phase.module.children():
+                child.compile()
+    optimizers = {p.name: torch.optim.Adam(p.module.parameters(), lr=config.train.lr, betas=tuple(config.train.betas))
+                  for p in phases}
+    if resume and latest is not None:
+        step, nonfinite = _restore_train_state(load_train_state(latest), optimizers, rng)
+    broadcast_parameters(model, info)
+    good = (copy.deepcopy(model.state_dict()), {n: copy.deepcopy(o.state_dict()) for n, o in optimizers.items()})
+
+    log = RunLog(run_dir, enabled=info.is_main)
+    log.truncate_after(step)
+    stream = batch_stream(train_data, config.train.batch_size, rng, config.train.num_workers, config.train.seed + 7919 * info.rank)
+    sample_batch = (val_data or train_data).sample(np.random.default_rng(0), 4).to(device)
+    frames_per_iter = config.train.batch_size * config.train.seq_len * info.world_size
+
+    def checkpoint() -> None:
+        nonlocal good
+        if info.is_main:
+            save_checkpoint(run_dir, step, model, config, _train_state(step, optimizers, rng, nonfinite), config.train.keep_last)
+        good = (copy.deepcopy(model.state_dict()), {n: copy.deepcopy(o.state_dict()) for n, o in optimizers.items()})
+
+    # --- Stage 3: iterate --------------------------------------------------------------------
+    start_step, start_time = step, time.perf_counter()
+    window: dict[str, list[float]] = {}
+    window_start, window_steps, bad_in_a_row, interrupted = time.perf_counter(), 0, 0, False
+    with _StopRequest() as stop, _progress(progress, config.train.steps, step) as bar:
+        task = bar.add_task("train", total=config.train.steps, completed=step, stats="") if bar else None
+        model.train()
+        while step < config.train.steps:
+            ctx = StepContext(step=step, warmup=warmup_at(step, config))
+            batch = next(stream).to(device, non_blocking=True)
+            step_logs: dict[str, float] = {}
+            for phase in phases:
+                logs = run_phase(phase, optimizers[phase.name], phases, batch, ctx, config, device, info)
+                if logs is None:
+                    step_logs = {}
+                    break
+                step_logs.update(logs)
+            if step_logs:
+                bad_in_a_row = 0
+            else:
+                nonfinite += 1
+                bad_in_a_row += 1
+                log.write(step, {"event": "nonfinite_loss_skipped", "consecutive": bad_in_a_row})
+                if bad_in_a_row >= BAD_STEPS_BEFORE_RESTORE:
+                    model.load_state_dict(good[0])
+                    for name, opt in optimizers.items():
+                        opt.load_state_dict(good[1][name])
+                    log.write(step, {"event": "restored_last_good_state"})
+                    bad_in_a_row = 0
+            step += 1
+            window_steps += 1
+            for k, v in step_logs.items():
+                window.setdefault(k, []).append(v)
+
+            if step % config.train.log_every == 0 or step == config.train.steps:
+                elapsed = time.perf_counter() - window_start
+                fps = window_steps * frames_per_iter / max(elapsed, 1e-9)
+                means = {k: float(np.mean(v)) for k, v in window.items()}
+                log.write(step, {**means, "charts/frames_per_s": fps, "charts/warmup": ctx.warmup,
+                                 "charts/seconds_per_iter": elapsed / max(window_steps, 1)})
+                if bar:
+                    bar.update(task, stats=_summary_text(means, fps, ctx.warmup))
+                window, window_start, window_steps = {}, time.perf_counter(), 0
+            if bar:
+                bar.update(task, completed=step)
+            if info.is_main and step % config.train.sample_every == 0:
+                write_samples(model.simulator, sample_batch, config.train.warmup_floor, run_dir / "samples", step)
+            out_of_time = max_seconds is not None and time.perf_counter() - start_time > max_seconds
+            if step % config.train.ckpt_every == 0 or step == config.train.steps or stop.requested or out_of_time:
+                checkpoint()
+            if stop.requested or out_of_time:
+                interrupted = stop.requested
+                break
+    log.close()
+    seconds = time.perf_counter() - start_time
+    return TrainResult(run_dir=run_dir, step=step, seconds=seconds,
+                       frames_per_s=(step - start_step) * frames_per_iter / max(seconds, 1e-9),
+                       interrupted=interrupted, nonfinite_steps=nonfinite, model=model)
+
+
+def check_resume_config(run_dir: Path, config: Config) -> None:
+    """A resumed run must keep its model: refuse a config whose model section differs."""
+    stored_path = Path(run_dir) / "config.json"
+    if not stored_path.exists():
+        raise CheckpointError(f"{run_dir}: nothing to resume (no config.json)")
+    stored = Config.load(stored_path)
+    mine = config.model.__dict__.copy()
+    theirs = stored.model.__dict__.copy()
+    for key in ("frame_size", "n_actions", "action_names"):  # filled from the data at start
+        mine.pop(key), theirs.pop(key)
+    diff = [k for k in mine if mine[k] != theirs[k]]
+    if diff:
+        raise CheckpointError(f"{run_dir}: was trained with another model config (differs in: {', '.join(diff)})")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

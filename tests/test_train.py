@@ -1,0 +1,177 @@
+"""Training: it learns, resumes exactly, survives NaN and signals, runs data-parallel, fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from gamegan.checkpoint import latest_checkpoint, list_checkpoints, load_train_state
+from gamegan.config import Config, apply_overrides, preset
+from gamegan.data import SequenceData
+from gamegan.model.factory import build_model
+from gamegan.run_log import read_metrics
+from gamegan.train import train, warmup_at
+
+
+def tiny(*overrides: str) -> Config:
+    base = ["train.log_every=1", "train.sample_every=1000", "train.device=cpu"]
+    return apply_overrides(preset("tiny"), base + list(overrides))
+
+
+@torch.no_grad()
+def teacher_forced_mse(model: torch.nn.Module, data: SequenceData) -> float:
+    import numpy as np
+
+    batch = data.sample(np.random.default_rng(123), 16)
+    torch.manual_seed(0)
+    rollout = model.simulator.rollout(batch.frames, batch.actions, warmup=batch.frames.shape[1] - 1)
+    return float(((rollout.frames - batch.frames[:, 1:]) ** 2).mean())
+
+
+def test_warmup_decays_linearly_to_the_floor():
+    config = tiny("train.warmup_start=6", "train.warmup_floor=2", "train.warmup_decay_steps=100", "train.seq_len=8")
+    assert [warmup_at(s, config) for s in (0, 50, 100, 1000)] == [6, 4, 2, 2]
+
+
+def test_tiny_preset_learns_to_reconstruct(tiny_recording, tmp_path):
+    config = tiny("train.steps=150", "train.ckpt_every=1000")
+    data = SequenceData(tiny_recording, config.train.seq_len)
+    torch.manual_seed(config.train.seed)
+    start = teacher_forced_mse(build_model(apply_overrides(config, ["model.frame_size=32"]).model).eval(), data)
+    result = train(config, tiny_recording, tmp_path / "run", progress=False)
+    end = teacher_forced_mse(result.model.eval(), data)
+    assert end < 0.5 * start, (start, end)
+    lines = read_metrics(tmp_path / "run")
+    assert lines[-1]["step"] == 150 and "loss/G/total" in lines[-1] and "loss/D/total" in lines[-1]
+
+
+def test_resume_equals_training_straight_through(tiny_recording, tmp_path):
+    config = tiny("train.steps=6", "train.ckpt_every=3")
+    straight = train(config, tiny_recording, tmp_path / "straight", progress=False)
+    half = apply_overrides(config, ["train.steps=3"])
+    train(half, tiny_recording, tmp_path / "resumed", progress=False)
+    resumed = train(config, tiny_recording, tmp_path / "resumed", resume=True, progress=False)
+    assert resumed.step == straight.step == 6
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    steps = [line["step"] for line in read_metrics(tmp_path / "resumed") if "loss/G/total" in line]
+    assert steps == list(range(1, 7))  # one history, no duplicated lines
+
+
+def test_a_second_run_into_the_same_directory_needs_resume(tiny_recording, tmp_path):
+    from gamegan.errors import UsageError
+
+    train(tiny("train.steps=1"), tiny_recording, tmp_path / "run", progress=False)
+    with pytest.raises(UsageError, match="--resume"):
+        train(tiny("train.steps=1"), tiny_recording, tmp_path / "run", progress=False)
+
+
+def test_nonfinite_loss_skips_updates_and_restores(tiny_recording, tmp_path):
+    config = tiny("train.steps=4", "loss.recon=NaN")
+    torch.manual_seed(config.train.seed)
+    result = train(config, tiny_recording, tmp_path / "run", progress=False)
+    assert result.nonfinite_steps == 4
+    events = [line.get("event") for line in read_metrics(tmp_path / "run")]
+    assert events.count("nonfinite_loss_skipped") == 4 and "restored_last_good_state" in events
+    torch.manual_seed(config.train.seed)
+    initial = dict(build_model(config.model).named_parameters())
+    for name, param in result.model.named_parameters():  # no update was ever applied
+        assert torch.equal(param.detach(), initial[name].detach()), name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, data: str, run_dir: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    result = train(tiny("train.steps=3", "train.batch_size=2"), Path(data), Path(run_dir), progress=False)
+    torch.save({k: v.clone() for k, v in result.model.state_dict().items()}, f"{out}/rank{rank}.pt")
+
+
+def test_ddp_two_gloo_processes_keep_identical_parameters(tiny_recording, tmp_path):
+    port = _free_port()
+    mp.start_processes(_ddp_worker, args=(2, port, str(tiny_recording), str(tmp_path / "run"), str(tmp_path)),
+                       nprocs=2, join=True, start_method="spawn")
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert latest_checkpoint(tmp_path / "run").name == "step_0000003.safetensors"
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gamegan.cli", *args]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_sigint_saves_a_checkpoint_and_resume_continues(tiny_recording, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli("train", "--data", str(tiny_recording), "--out", str(run), "--preset", "tiny",
+                                 "--steps", "100000", "--device", "cpu", "--quiet", "--set", "train.log_every=1"),
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists() and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    saved = load_train_state(latest_checkpoint(run))["step"]
+    assert saved >= 1
+    result = subprocess.run(_cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume",
+                                 "--steps", str(saved + 2), "--quiet"), env=_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert load_train_state(latest_checkpoint(run))["step"] == saved + 2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "loss.nonsense=1"], "unknown config key"),
+    (["--preset", "giant"], "unknown preset"),
+    (["--device", "cuda"] if not torch.cuda.is_available() else ["--set", "bogus=1"], "cuda"),
+])
+def test_train_cli_rejects_bad_options_in_one_line(tiny_recording, tmp_path, extra, message):
+    result = subprocess.run(_cli("train", "--data", str(tiny_recording), "--out", str(tmp_path / "r"), "--quiet", *extra),
+                            env=_env(), capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr.lower()
+
+
+def test_resume_with_another_model_or_a_corrupt_state_is_one_line(tiny_recording, tmp_path):
+    run = tmp_path / "run"
+    train(tiny("train.steps=1"), tiny_recording, run, progress=False)
+    changed = subprocess.run(_cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume", "--steps", "2",
+                                  "--set", "model.hidden_dim=48", "--quiet"), env=_env(), capture_output=True, text=True)
+    assert changed.returncode == 1 and "hidden_dim" in changed.stderr and "Traceback" not in changed.stderr
+    state = list_checkpoints(run)[-1].with_name("step_0000001.state.pt")
+    state.write_bytes(b"not a torch file")
+    corrupt = subprocess.run(_cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume", "--steps", "2",
+                                  "--quiet"), env=_env(), capture_output=True, text=True)
+    assert corrupt.returncode == 1 and "corrupt" in corrupt.stderr and "Traceback" not in corrupt.stderr
+
+
+def test_missing_data_is_one_line(tmp_path):
+    result = subprocess.run(_cli("train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"), "--quiet"),
+                            env=_env(), capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert json.dumps(str(tmp_path / "none"))[1:-1] in result.stderr
