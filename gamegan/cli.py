@@ -219,6 +219,47 @@ def bench_train(
 
 
 @app.command()
+def play(
+    run: Optional[Path] = typer.Argument(None, help="Run directory (latest checkpoint) or a .safetensors checkpoint."),
+    data: Optional[Path] = typer.Option(None, help="Start frames from this dataset (default: the real game engine)."),
+    real: bool = typer.Option(False, "--real", help="Play the real game in the same client."),
+    scale: Optional[int] = typer.Option(None, help="Window upscale factor (default: frame ~512 px)."),
+    fps: float = typer.Option(10.0, help="Simulator steps per second."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda | mps."),
+    seed: int = typer.Option(0, help="Seed of the start frames and the noise."),
+    headless: bool = typer.Option(False, "--headless", help="No window: drive with --keys, write --gif."),
+    keys: Optional[str] = typer.Option(None, help="Headless: one letter per step, U/D/L/R, N for NOOP."),
+    gif: Optional[Path] = typer.Option(None, help="Headless: write the played frames here."),
+    view: str = typer.Option("output", help="Headless: output | static | dynamic | masks."),
+    side_by_side: bool = typer.Option(False, "--side-by-side", help="Headless: the real game beside the model."),
+    gif_dir: Path = typer.Option(Path("."), help="Where G saves GIFs from the window."),
+) -> None:
+    """Play a trained simulator with the keyboard (arrows/WASD; H in the window lists every key)."""
+    from play.headless import summary_line
+    from play.launch import play as run_play
+
+    with user_errors():
+        summary = run_play(run, data=data, real=real, scale=scale, fps=fps, headless=headless, keys=keys, gif=gif,
+                           device=device, seed=seed, view=view, side_by_side=side_by_side, gif_dir=gif_dir)
+    if summary is not None:
+        console.print(summary_line(summary))
+
+
+@bench_app.command("play")
+def bench_play(
+    preset: str = typer.Option("small", help="Preset (random weights) or a run directory / checkpoint."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda | mps."),
+    steps: int = typer.Option(200, help="Timed steps."),
+    threads: Optional[int] = typer.Option(None, help="torch threads (default: chosen for latency)."),
+) -> None:
+    """Simulator step latency at batch 1 (p50/p99 ms, steps/s): one JSON line."""
+    from play.bench import bench_play as run
+
+    with user_errors():
+        print(json.dumps(run(preset, device=device, steps=steps, threads=threads)))
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its data and GIF."),
 ) -> None:
