@@ -1,0 +1,397 @@
+"""Evaluate simulators on held-out episodes, every model on the same windows, and write
+`metrics.json`, `report.md` and PNG plots (DESIGN section 8).
+
+Figures, per model:
+- teacher-forced next-frame PSNR / SSIM: windows of `teacher_len` frames rolled out with
+  warm-up T-1, so every input is a real frame;
+- free-running rollouts from `context` real frames with the recorded actions: PSNR by
+  horizon, Pac-Man position error in cells (and how often he is lost), ghost-count and
+  pellet-map agreement, read from the generated frames by palette colour (gamegan.sprites)
+  and compared with the recorded `state/*`;
+- action faithfulness: an inverse-dynamics classifier trained on real transitions
+  (gamegan.inverse_dynamics) labels each generated transition; its accuracy on them;
+- loop closure (maze data): k valid steps and their reverse; how far the returned frame is
+  from the start frame, on wall cells and overall, for each k;
+- diversity: two rollouts with different noise; how much they differ on ghost cells and on
+  wall cells (a stochastic model should vary the first and keep the second).
+A "recorded" reference row replays the real frames through the same scoring, so every
+column has its ceiling printed next to it. Metrics whose inputs the data lacks are skipped,
+and `metrics.json` says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from recorder.dataset import open_dataset
+
+from gamegan.data import to_model_frames, to_uint8_frames
+from gamegan.errors import UsageError
+from gamegan.inverse_dynamics import InverseDynamicsConfig, fit_inverse_dynamics
+from gamegan.metrics import PSNR_CAP_DB, ModelScores, Scorer, loop_walk
+from gamegan.model.types import Rollout, SimState
+from gamegan.report import REFERENCE, write_report
+from gamegan.sprites import CellGeometry, PaletteReader
+
+
+@dataclass
+class EvalSettings:
+    """Every knob of an evaluation; written with the figures to metrics.json."""
+
+    horizons: tuple[int, ...] = (1, 5, 10, 20, 40)
+    """Free-running steps after the last real frame at which figures are tabulated."""
+    context: int = 2
+    """Real frames fed before free-running (the rollout's warm-up); the same for every model."""
+    teacher_len: int = 16
+    """Frames per teacher-forced window (warm-up T-1: every input is real)."""
+    episodes: int | None = None
+    """Use the first N episodes of the data; None uses all."""
+    batch_size: int = 16
+    """Windows rolled out together."""
+    loop_ks: tuple[int, ...] = (5, 10, 20)
+    """Loop closure: steps out (and as many back)."""
+    loop_starts: int = 16
+    """Loop closure: starts (one per episode, from the first episodes)."""
+    diversity_windows: int = 16
+    """Free-running windows rolled out a second time with other noise."""
+    strips: int = 2
+    """Example windows drawn as real-vs-model strips."""
+    plots: bool = True
+    """Write the PNG plots and strips (report.md links them); off for quick numeric checks."""
+    min_fraction: float = 0.5
+    """A cell holds a sprite when this share of the sprite's area has its palette colour."""
+    seed: int = 0
+    """Seeds the models' noise (the same for every model) and the loop-closure walks."""
+    inverse_dynamics: InverseDynamicsConfig = field(default_factory=InverseDynamicsConfig)
+    """How the action-faithfulness classifier is trained."""
+
+
+@dataclass
+class EvalModel:
+    """A simulator to evaluate, under a display name, with where it came from."""
+
+    name: str
+    simulator: Any  # the Simulator API (warmup / step / rollout)
+    info: dict = field(default_factory=dict)
+
+
+class RecordedFrames(nn.Module):
+    """The reference "model": its rollout returns the recorded next frames it is given.
+
+    It relies on what evaluation passes to `rollout` (whole real windows), so it only has a
+    rollout; it cannot step into an unrecorded future (no loop closure, no diversity).
+    """
+
+    replays_recorded = True
+
+    def rollout(self, frames: Tensor, actions: Tensor, warmup: int, z: Tensor | None = None) -> Rollout:
+        return Rollout(frames=frames[:, 1:].clone())
+
+    def warmup(self, frames: Tensor, actions: Tensor) -> SimState:
+        return SimState(frame=frames[:, -1])
+
+    def step(self, state: SimState, action: Tensor, z: Tensor | None = None) -> tuple[Tensor, SimState, dict]:
+        raise NotImplementedError("recorded frames have no future beyond the recording")
+
+
+def evaluate(
+    run_or_ckpt: Path, data: Path, out_dir: Path, baselines: Sequence[Path] = (), episodes: int | None = None,
+    horizons: Sequence[int] = (1, 5, 10, 20, 40), progress: bool = True, *, train_data: Path | None = None,
+    device: str = "auto", settings: EvalSettings | None = None,
+) -> dict:
+    """Evaluate a run (or checkpoint) and baseline runs on the episodes in `data`; write
+    metrics.json, report.md and plots to `out_dir`; return what metrics.json holds.
+
+    The action-faithfulness classifier is trained on `train_data` (the training set; cached
+    beside it) or, when not given, on the evaluation data's own episode split. `episodes`
+    and `horizons` override the same fields of `settings`.
+    """
+    from gamegan.checkpoint import load_model
+    from gamegan.train import resolve_device
+
+    settings = dataclasses.replace(settings or EvalSettings(), episodes=episodes, horizons=tuple(int(h) for h in horizons))
+    dev = resolve_device(device)
+    models, names = [], set()
+    for path in [run_or_ckpt, *baselines]:
+        model, config, step = load_model(Path(path), device=dev)
+        name = f"{config.model.kind} ({Path(path).name})"
+        while name in names:
+            name += "'"
+        names.add(name)
+        models.append(EvalModel(name, model.simulator, {"path": str(path), "kind": config.model.kind, "step": step,
+                                                        "frame_size": config.model.frame_size,
+                                                        "n_actions": config.model.n_actions}))
+    return evaluate_models(models, data, out_dir, settings, train_data=train_data, progress=progress, device=dev)
+
+
+def evaluate_models(
+    models: Sequence[EvalModel], data: Path, out_dir: Path, settings: EvalSettings | None = None, *,
+    train_data: Path | None = None, progress: bool = True, device: torch.device | str = "cpu",
+    reference: bool = True,
+) -> dict:
+    """Evaluate simulators already in memory (what `evaluate` does after loading runs).
+
+    Seeds torch inside a forked RNG, so the caller's random state is left as it was.
+    """
+    devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        return _evaluate_models(models, Path(data), Path(out_dir), settings or EvalSettings(), train_data, progress,
+                                device, reference)
+
+
+def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, settings: EvalSettings,
+                     train_data: Path | None, progress: bool, device: torch.device | str, reference: bool) -> dict:
+    _check_settings(settings)
+    with open_dataset(data) as ds:
+        meta, state_fields = ds.meta, list(ds.state_fields)
+        n_eps = ds.n_episodes if settings.episodes is None else min(settings.episodes, ds.n_episodes)
+        lengths = ds.episode_lengths[:n_eps].astype(int).tolist()
+    for m in models:
+        _check_fits(m, meta)
+    entries = ([EvalModel(REFERENCE, RecordedFrames(), {"kind": "reference: the recorded frames"})] if reference else [])
+    entries += list(models)
+    skipped: dict[str, str] = {}
+    reader = _reader(meta, settings, skipped)
+    width = settings.context + max(settings.horizons)  # free-running window length
+    with _progress_bar(progress) as bar:
+        classifier, id_info = _classifier(train_data or data, settings, skipped, bar, device)
+        scorer = Scorer(reader, state_fields, meta, settings, classifier, skipped)
+        results = {m.name: ModelScores(settings.horizons) for m in entries}
+        total = sum(len(_windows(n, settings.teacher_len, 2)) + len(_windows(n, width, settings.context + 1))
+                    for n in lengths)
+        task = bar.add_task("eval windows", total=total * len(entries)) if bar else None
+        with open_dataset(data) as ds:
+            for i, (kind, group) in enumerate(_window_batches(ds, n_eps, state_fields, settings)):
+                batch = _stack(group, device)
+                for m in entries:
+                    torch.manual_seed(settings.seed + 7919 * i)  # the same noise for every model
+                    run = _teacher_forced if kind == "teacher" else _free_running
+                    run(m, batch, scorer, results[m.name], settings)
+                    if bar:
+                        bar.advance(task, len(group))
+            starts = _loop_starts(ds, n_eps, scorer, settings, skipped)
+        for m in entries:
+            if not getattr(m.simulator, "replays_recorded", False) and starts:
+                torch.manual_seed(settings.seed)
+                _loop_closure(m, starts, scorer, results[m.name], device)
+    real_strips = results[entries[0].name].real_strips
+    figures = {
+        "settings": {**_plain(dataclasses.asdict(settings)), "psnr_cap_db": PSNR_CAP_DB},
+        "data": {"path": str(data), "mode": meta.mode, "frame_shape": list(meta.frame_shape),
+                 "action_names": list(meta.action_names), "state_fields": state_fields,
+                 "episodes_used": n_eps, "frames_used": int(sum(lengths))},
+        "skipped": skipped,
+        "inverse_dynamics": id_info,
+        "models": {m.name: {"info": _plain(m.info), **results[m.name].summary(meta.n_actions)} for m in entries},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_report(figures, {m.name: results[m.name].strips for m in entries}, real_strips, out_dir, plots=settings.plots)
+    return figures
+
+
+# --- set-up ------------------------------------------------------------------------------------
+
+def _check_settings(s: EvalSettings) -> None:
+    if s.context < 1 or s.teacher_len < 2 or not s.horizons or min(s.horizons) < 1 or s.batch_size < 1:
+        raise UsageError("eval settings: context >= 1, teacher_len >= 2, horizons >= 1 and batch_size >= 1 are required")
+
+
+def _check_fits(m: EvalModel, meta: Any) -> None:
+    size, n_actions = m.info.get("frame_size"), m.info.get("n_actions")
+    if size is not None and size != meta.frame_shape[0]:
+        raise UsageError(f"{m.name} simulates {size}px frames; the data has {meta.frame_shape[0]}px frames")
+    if n_actions is not None and n_actions != meta.n_actions:
+        raise UsageError(f"{m.name} knows {n_actions} actions; the data has {meta.n_actions}")
+
+
+def _reader(meta: Any, settings: EvalSettings, skipped: dict[str, str]) -> PaletteReader | None:
+    """The palette reader for this data, or None (and the state metrics skipped, with why)."""
+    try:
+        geometry = CellGeometry.from_game(meta.game)
+        return PaletteReader(meta.palette, geometry, settings.min_fraction)
+    except (ValueError, KeyError, TypeError) as err:
+        reason = f"frames cannot be read by palette ({err})"
+        for name in ("position_error", "ghost_count", "pellets", "loop_closure", "diversity"):
+            skipped[name] = reason
+        return None
+
+
+def _classifier(source: Path, settings: EvalSettings, skipped: dict[str, str], bar: Any,
+                device: torch.device | str) -> tuple[Any, dict]:
+    task = bar.add_task("inverse dynamics", total=settings.inverse_dynamics.steps) if bar else None
+
+    def on_step(done: int, total: int) -> None:
+        if bar:
+            bar.update(task, completed=done)
+
+    try:
+        model, info = fit_inverse_dynamics(source, settings.inverse_dynamics, on_step=on_step, device=device)
+    except ValueError as err:
+        skipped["action_faithfulness"] = f"no inverse-dynamics classifier ({err})"
+        return None, {}
+    if bar:
+        bar.update(task, completed=settings.inverse_dynamics.steps)
+    return model, info
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        yield bar
+
+
+# --- rollouts ----------------------------------------------------------------------------------
+
+@dataclass
+class _Window:
+    """T consecutive frames of one episode, their T-1 actions and the state of each frame."""
+
+    frames: np.ndarray  # uint8 (T, H, W, 3)
+    actions: np.ndarray  # int64 (T-1,)
+    state: dict[str, np.ndarray]  # name -> (T, ...)
+
+
+def _windows(length: int, window: int, min_len: int) -> list[tuple[int, int]]:
+    """Non-overlapping (start, length) windows over an episode; the last may be shorter."""
+    return [(s, min(window, length - s)) for s in range(0, length, window) if min(window, length - s) >= min_len]
+
+
+def _window_batches(ds: Any, n_eps: int, state_fields: list[str], settings: EvalSettings
+                    ) -> Iterator[tuple[str, list[_Window]]]:
+    """("teacher" | "free", windows of one length) batches over the first `n_eps` episodes,
+    pooled across episodes so that the models roll out full batches."""
+    names = [n for n in ("pacman", "ghosts", "pellets", "power_pellets", "view_origin") if n in state_fields]
+    spans = {"teacher": (settings.teacher_len, 2), "free": (settings.context + max(settings.horizons), settings.context + 1)}
+    pending: dict[tuple[str, int], list[_Window]] = {}
+    for e in range(n_eps):
+        frames, actions = ds.frames(e), ds.actions(e).astype(np.int64)
+        state = {n: ds.state(e, n) for n in names}
+        for kind, (width, min_len) in spans.items():
+            for start, n in _windows(len(frames), width, min_len):
+                sl = slice(start, start + n)
+                group = pending.setdefault((kind, n), [])
+                group.append(_Window(frames[sl], actions[start:start + n - 1], {k: v[sl] for k, v in state.items()}))
+                if len(group) == settings.batch_size:
+                    yield kind, pending.pop((kind, n))
+    for (kind, _), group in pending.items():
+        yield kind, group
+
+
+@dataclass
+class _Batch:
+    frames: Tensor  # (B, T, 3, H, W)
+    actions: Tensor  # (B, T-1)
+    state: dict[str, np.ndarray]  # name -> (B, T, ...)
+    uint8: np.ndarray  # (B, T, H, W, 3)
+
+
+def _stack(group: list[_Window], device: torch.device | str) -> _Batch:
+    frames = np.stack([w.frames for w in group])
+    return _Batch(frames=to_model_frames(frames).to(device),
+                  actions=torch.from_numpy(np.stack([w.actions for w in group])).to(device),
+                  state={k: np.stack([w.state[k] for w in group]) for k in group[0].state}, uint8=frames)
+
+
+@torch.no_grad()
+def _teacher_forced(m: EvalModel, batch: _Batch, scorer: Scorer, scores: ModelScores, settings: EvalSettings) -> None:
+    """Every input real: warm-up T-1; each prediction scored against the next real frame."""
+    if isinstance(m.simulator, nn.Module):
+        m.simulator.eval()
+    pred = m.simulator.rollout(batch.frames, batch.actions, batch.frames.shape[1] - 1).frames
+    scores.add_teacher(scorer.image_scores(pred, batch.frames[:, 1:]))
+
+
+@torch.no_grad()
+def _free_running(m: EvalModel, batch: _Batch, scorer: Scorer, scores: ModelScores, settings: EvalSettings) -> None:
+    """`context` real frames, then the model's own; generated frames scored by horizon."""
+    sim, c = m.simulator, settings.context
+    if isinstance(sim, nn.Module):
+        sim.eval()
+    pred = sim.rollout(batch.frames, batch.actions, c).frames  # (B, T-1, 3, H, W)
+    fake, real = pred[:, c - 1:], batch.frames[:, c:]  # horizons 1..T-c
+    fed = torch.cat([batch.frames[:, c - 1:c], fake[:, :-1]], dim=1)  # x_t of each generated transition
+    truth = {k: v[:, c:].reshape(-1, *v.shape[2:]) for k, v in batch.state.items()}
+    scores.add_free(scorer.free_scores(truth, fake, real, fed, batch.actions[:, c - 1:]))
+    room = settings.strips - len(scores.strips)
+    if room > 0:
+        scores.strips.extend(to_uint8_frames(torch.cat([batch.frames[:, :c], fake], dim=1))[:room])
+        scores.real_strips.extend(batch.uint8[:room])
+    if scores.diversity_windows < settings.diversity_windows and not getattr(sim, "replays_recorded", False):
+        torch.manual_seed(settings.seed + 104729 + scores.diversity_windows)
+        again = sim.rollout(batch.frames, batch.actions, c).frames[:, c - 1:]
+        scores.add_diversity(scorer.diversity(fake, again, real), len(fake))
+
+
+# --- loop closure ------------------------------------------------------------------------------
+
+def _loop_starts(ds: Any, n_eps: int, scorer: Scorer, settings: EvalSettings, skipped: dict[str, str]) -> list[dict]:
+    """One start per episode (up to `loop_starts`): real context frames and a walk per k."""
+    reason = scorer.loop_closure_unavailable()
+    if reason:
+        skipped["loop_closure"] = reason
+        return []
+    rng = np.random.default_rng(settings.seed)
+    starts = []
+    for e in range(n_eps):
+        if len(starts) >= settings.loop_starts:
+            break
+        length = int(ds.episode_lengths[e])
+        if length < settings.context:
+            continue
+        t0 = int(rng.integers(settings.context - 1, length))
+        frames = ds.frames(e, t0 - settings.context + 1, t0 + 1)
+        actions = ds.actions(e)[t0 - settings.context + 1:t0].astype(np.int64)
+        walks = {k: loop_walk(scorer.walls(frames[-1]), scorer.pacman(frames[-1]), k, scorer.deltas, rng)
+                 for k in settings.loop_ks}
+        if all(w is not None for w in walks.values()):
+            starts.append({"frames": frames, "actions": actions, "walks": walks})
+    if not starts:
+        skipped["loop_closure"] = "no start frame with a valid walk for every k"
+    return starts
+
+
+@torch.no_grad()
+def _loop_closure(m: EvalModel, starts: list[dict], scorer: Scorer, scores: ModelScores,
+                  device: torch.device | str) -> None:
+    """Warm up on each start's real frames, walk out k steps and back, compare with the start."""
+    sim = m.simulator
+    frames = to_model_frames(np.stack([s["frames"] for s in starts])).to(device)  # (B, c, 3, H, W)
+    actions = torch.from_numpy(np.stack([s["actions"] for s in starts])).to(device)  # (B, c-1)
+    for k in starts[0]["walks"]:
+        walk = torch.from_numpy(np.stack([s["walks"][k] for s in starts])).to(device)  # (B, 2k)
+        state = sim.warmup(frames, actions)
+        far = None
+        for t in range(walk.shape[1]):
+            frame, state, _ = sim.step(state, walk[:, t])
+            if t == k - 1:
+                far = frame
+        scores.add_loop(k, scorer.loop_scores(frames[:, -1], far, frame))
+
+
+def _plain(x: Any) -> Any:
+    """JSON-ready copy: tuples become lists, paths strings."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    return x

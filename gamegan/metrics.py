@@ -1,0 +1,330 @@
+"""The figures evaluation reports, and how they are accumulated.
+
+Per-frame scores first: image quality (PSNR, SSIM) on float frames (..., 3, H, W) in
+[-1, 1], and game-state agreement (Pac-Man position, ghost count, pellet map) between what
+`gamegan.sprites` reads from a frame and what `state_view` says the frame should show. Then
+`Scorer`, which applies them to windows of generated frames, and `ModelScores`, which
+accumulates one model's figures and summarises them (by horizon where that applies).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gamegan.data import to_uint8_frames
+from gamegan.sprites import state_view
+
+if TYPE_CHECKING:
+    from gamegan.sprites import PaletteReader
+
+PSNR_CAP_DB = 100.0
+"""PSNR of identical frames (MSE 0) is reported as this, so every figure stays a finite number."""
+
+
+def psnr(pred: Tensor, target: Tensor) -> Tensor:
+    """Peak signal-to-noise ratio in dB per frame, on the [0, 1] range: (..., 3, H, W) -> (...)."""
+    mse = ((pred.float() - target.float()) / 2).pow(2).mean(dim=(-3, -2, -1))
+    return (10 * torch.log10(1.0 / mse.clamp_min(10 ** (-PSNR_CAP_DB / 10)))).clamp_max(PSNR_CAP_DB)
+
+
+@lru_cache(maxsize=8)
+def _band(n: int, size: int, sigma: float, device: torch.device) -> Tensor:
+    """(n, n - size + 1) float64 matrix whose column k is the normalised Gaussian at rows k..k+size-1."""
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-x**2 / (2 * sigma**2))
+    band = torch.zeros(n, n - size + 1, dtype=torch.float64)
+    for k in range(n - size + 1):
+        band[k:k + size, k] = g / g.sum()
+    return band.to(device)
+
+
+def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Structural similarity per frame (Wang et al. 2004: Gaussian window, K1 = 0.01, K2 = 0.03,
+    channels averaged, valid region only) on the [0, 1] range: (..., 3, H, W) -> (...)."""
+    lead, (h, w) = pred.shape[:-3], pred.shape[-2:]
+    # float64: the variances are differences of near-equal moments, which float32 rounds visibly.
+    x = ((pred.double() + 1) / 2).reshape(-1, 1, h, w)  # (N*3, 1, H, W)
+    y = ((target.double() + 1) / 2).reshape(-1, 1, h, w)
+    size = min(window, h, w)
+    # The five local moments, filtered separably as two matrix products with banded Gaussians
+    # (much faster on CPU than float64 convolutions).
+    maps = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # (N*3, 5, H, W)
+    maps = _band(h, size, sigma, x.device).T @ maps @ _band(w, size, sigma, x.device)  # (N*3, 5, H', W')
+    mx, my, xx, yy, xy = maps.unbind(1)
+    c1, c2 = 0.01**2, 0.03**2
+    sxx, syy, sxy = xx - mx**2, yy - my**2, xy - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return s.mean(dim=(-2, -1)).reshape(*lead, 3).mean(-1).float()
+
+
+def position_error(found: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Euclidean distance in cells between found and true Pac-Man cells, (N, 2) -> (N,);
+    NaN where the finder lost him (row -1)."""
+    d = np.linalg.norm((found - true).astype(np.float64), axis=-1)
+    d[found[:, 0] < 0] = np.nan
+    return d
+
+
+def cell_accuracy(found: np.ndarray, true: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Share of cells where two (N, R, C) bool maps agree, over cells where `mask` is True."""
+    agree = found == true
+    if mask is None:
+        return agree.mean(axis=(1, 2))
+    n = mask.sum(axis=(1, 2))
+    return np.where(n > 0, (agree & mask).sum(axis=(1, 2)) / np.maximum(n, 1), np.nan)
+
+
+def iou(found: np.ndarray, true: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Intersection over union of two (N, R, C) bool maps per frame (1 when both are empty)."""
+    if mask is not None:
+        found, true = found & mask, true & mask
+    inter = (found & true).sum(axis=(1, 2))
+    union = (found | true).sum(axis=(1, 2))
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def nan_mean(values: np.ndarray) -> float | None:
+    """Mean of the finite values, or None when there are none (JSON null: 'no figure')."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else None
+
+
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts (n_classes, n_classes): rows are true classes, columns predictions."""
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (np.asarray(true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
+    return m
+
+
+def finite_or_none(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+# --- scoring windows of generated frames against the recording ---------------------------------
+
+DIRECTIONS = {"UP": (-1, 0), "DOWN": (1, 0), "LEFT": (0, -1), "RIGHT": (0, 1)}
+"""Action names whose effect on Pac-Man's cell loop closure needs to know."""
+
+
+class Scorer:
+    """Per-frame figures for generated frames: image quality, what the palette reader finds
+    versus the recorded state, and what the inverse-dynamics classifier says of each
+    transition. Built once per evaluation; what the data cannot support is recorded in
+    `skipped` (metric -> reason) and returns no figure.
+    """
+
+    def __init__(self, reader: "PaletteReader | None", state_fields: list[str], meta: Any, settings: Any,
+                 classifier: nn.Module | None, skipped: dict[str, str]):
+        self.reader, self.classifier, self.mode = reader, classifier, meta.mode
+        self.geometry = reader.geometry if reader is not None else None
+        fields = set(state_fields)
+        self.use: set[str] = set()
+        if reader is not None:
+            if self.mode != "classic" and "view_origin" not in fields:
+                for name in ("position_error", "ghost_count", "pellets"):
+                    skipped[name] = "maze data without state/view_origin: cells cannot be placed in the view"
+            else:
+                for name, needs in (("position_error", "pacman"), ("ghost_count", "ghosts"), ("pellets", "pellets")):
+                    if needs in fields:
+                        self.use.add(name)
+                    else:
+                        skipped[name] = f"the data has no state/{needs}"
+        names = list(meta.action_names)
+        self.deltas = {names.index(n): d for n, d in DIRECTIONS.items()} if set(DIRECTIONS) <= set(names) else None
+
+    # -- image quality ------------------------------------------------------------------------
+
+    def image_scores(self, pred: Tensor, target: Tensor) -> dict[str, np.ndarray]:
+        """PSNR and SSIM per frame, flattened: (B, T, 3, H, W) twice -> {name: (B*T,)}."""
+        return {"psnr": psnr(pred, target).flatten().cpu().numpy(), "ssim": ssim(pred, target).flatten().cpu().numpy()}
+
+    # -- free-running windows -----------------------------------------------------------------
+
+    def free_scores(self, state: dict[str, np.ndarray], fake: Tensor, real: Tensor, fed: Tensor,
+                    actions: Tensor) -> dict[str, np.ndarray]:
+        """Figures per generated frame, each (B, n) with column j at horizon j + 1. `state`
+        holds the recorded state of each real frame, flattened to (B*n, ...); (fed[:, j],
+        fake[:, j]) is the transition made by actions[:, j]."""
+        b, n = fake.shape[:2]
+        out = {"psnr": psnr(fake, real).cpu().numpy()}
+        if self.classifier is not None:
+            from gamegan.inverse_dynamics import predict_actions
+
+            pred = predict_actions(self.classifier, fed.flatten(0, 1).float(), fake.flatten(0, 1).float()).reshape(b, n)
+            out["action_true"] = actions.cpu().numpy()
+            out["action_pred"] = pred
+            out["action_correct"] = (pred == out["action_true"]).astype(np.float64)
+        if not self.use:
+            return out
+        found = self.reader.read(to_uint8_frames(fake.flatten(0, 1)))
+        truth = state_view(self.geometry, state)
+        if "position_error" in self.use:
+            err = position_error(found.pacman, truth["pacman"])
+            out["position_error"] = err.reshape(b, n)
+            out["lost"] = np.isnan(err).reshape(b, n).astype(np.float64)
+            out["position_exact"] = (err == 0).reshape(b, n).astype(np.float64)
+        if "ghost_count" in self.use:
+            diff = found.ghost_count - truth["ghosts"].sum(axis=(1, 2))
+            out["ghost_count_agreement"] = (diff == 0).reshape(b, n).astype(np.float64)
+            out["ghost_count_error"] = np.abs(diff).reshape(b, n).astype(np.float64)
+        if "pellets" in self.use:
+            visible = ~truth["covered"]  # pellets under a sprite cannot be seen in any frame
+            out["pellet_accuracy"] = cell_accuracy(found.pellets, truth["pellets"], visible).reshape(b, n)
+            out["pellet_iou"] = iou(found.pellets, truth["pellets"], visible).reshape(b, n)
+        return out
+
+    def diversity(self, a: Tensor, b: Tensor, real: Tensor) -> dict[str, np.ndarray]:
+        """Mean |a - b| on the [0, 1] scale per frame, over ghost cells (found in a, b or the
+        recorded frame) and over wall cells (of the recorded frame); NaN where there are none."""
+        if self.reader is None:
+            return {}
+        diff = ((a - b).abs() / 2).mean(dim=-3).flatten(0, 1).cpu().numpy()  # (N, H, W)
+        seen = [self.reader.read(to_uint8_frames(x.flatten(0, 1))) for x in (a, b, real)]
+        ghosts = self._pixels(seen[0].ghosts | seen[1].ghosts | seen[2].ghosts)
+        walls = self._pixels(seen[2].walls)
+        return {"ghost_cells": _masked_mean(diff, ghosts), "wall_cells": _masked_mean(diff, walls),
+                "all_pixels": diff.mean(axis=(1, 2))}
+
+    # -- loop closure -------------------------------------------------------------------------
+
+    def loop_closure_unavailable(self) -> str | None:
+        """Why loop closure cannot run on this data, or None."""
+        if self.reader is None:
+            return "frames cannot be read by palette"
+        if self.mode != "maze":
+            return f"{self.mode} mode: the view never moves, so there is no loop to close (maze data only)"
+        if self.deltas is None:
+            return "the actions are not named UP/DOWN/LEFT/RIGHT"
+        return None
+
+    def walls(self, frame: np.ndarray) -> np.ndarray:
+        """Wall cells of one uint8 (H, W, 3) frame, bool (R, C)."""
+        return self.reader.read(frame[None]).walls[0]
+
+    def pacman(self, frame: np.ndarray) -> tuple[int, int]:
+        r, c = self.reader.read(frame[None]).pacman[0]
+        return int(r), int(c)
+
+    def loop_scores(self, start: Tensor, far: Tensor, back: Tensor) -> dict[str, np.ndarray]:
+        """MSE on [0, 1] per start: returned vs start frame, on all pixels and on the start's
+        wall cells (0 for a perfect simulator: walls never change), and far point vs start
+        (how far the walk took the view: a simulator that never moves scores 0 there)."""
+        walls = self._pixels(self.reader.read(to_uint8_frames(start)).walls)
+        sq_back = (((back - start) / 2) ** 2).mean(dim=-3).cpu().numpy()  # (B, H, W)
+        sq_far = (((far - start) / 2) ** 2).mean(dim=-3).cpu().numpy()
+        return {"mse": sq_back.mean(axis=(1, 2)), "wall_mse": _masked_mean(sq_back, walls),
+                "far_mse": sq_far.mean(axis=(1, 2))}
+
+    def _pixels(self, cells: np.ndarray) -> np.ndarray:
+        """Cell masks (N, R, C) -> pixel masks (N, S, S)."""
+        g = self.geometry
+        out = np.zeros((len(cells), g.frame_size, g.frame_size), dtype=bool)
+        out[:, g.pad_y:g.pad_y + g.rows * g.cell, g.pad_x:g.pad_x + g.cols * g.cell] = (
+            cells.repeat(g.cell, axis=1).repeat(g.cell, axis=2))
+        return out
+
+
+def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    n = mask.sum(axis=(1, 2))
+    return np.where(n > 0, (values * mask).sum(axis=(1, 2)) / np.maximum(n, 1), np.nan)
+
+
+def loop_walk(walls: np.ndarray, start: tuple[int, int], k: int, deltas: dict[int, tuple[int, int]],
+              rng: np.random.Generator) -> np.ndarray | None:
+    """k random valid moves inside the view from `start` (no immediate turning back unless at
+    a dead end), then the same moves undone in reverse order: int (2k,), or None when Pac-Man
+    was not found or cannot move."""
+    if start[0] < 0:
+        return None
+    opposite = {a: b for a in deltas for b in deltas if deltas[a][0] == -deltas[b][0] and deltas[a][1] == -deltas[b][1]}
+    rows, cols = walls.shape
+    pos, path = start, []
+    for _ in range(k):
+        options = [a for a, (dr, dc) in deltas.items()
+                   if 0 <= pos[0] + dr < rows and 0 <= pos[1] + dc < cols and not walls[pos[0] + dr, pos[1] + dc]]
+        if path and len(options) > 1:
+            options = [a for a in options if a != opposite[path[-1]]]
+        if not options:
+            return None
+        a = int(options[int(rng.integers(len(options)))])
+        pos = (pos[0] + deltas[a][0], pos[1] + deltas[a][1])
+        path.append(a)
+    return np.array(path + [opposite[a] for a in reversed(path)], dtype=np.int64)
+
+
+class ModelScores:
+    """Everything measured for one model, accumulated window by window; `summary()` makes
+    the JSON-ready figures."""
+
+    def __init__(self, horizons: Sequence[int]):
+        self.horizons = tuple(horizons)
+        self.teacher: dict[str, list[np.ndarray]] = {}
+        self.free: dict[str, list[np.ndarray]] = {}  # (B, n) arrays, column j = horizon j + 1
+        self.div: dict[str, list[np.ndarray]] = {}
+        self.loops: dict[int, dict[str, np.ndarray]] = {}
+        self.strips: list[np.ndarray] = []  # (T, H, W, 3): context frames then generated
+        self.real_strips: list[np.ndarray] = []
+        self.diversity_windows = 0
+
+    def add_teacher(self, scores: dict[str, np.ndarray]) -> None:
+        for k, v in scores.items():
+            self.teacher.setdefault(k, []).append(v)
+
+    def add_free(self, scores: dict[str, np.ndarray]) -> None:
+        for k, v in scores.items():
+            self.free.setdefault(k, []).append(v)
+
+    def add_diversity(self, scores: dict[str, np.ndarray], windows: int) -> None:
+        if scores:
+            self.diversity_windows += windows
+        for k, v in scores.items():
+            self.div.setdefault(k, []).append(v)
+
+    def add_loop(self, k: int, scores: dict[str, np.ndarray]) -> None:
+        self.loops[k] = scores
+
+    def by_horizon(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Mean per horizon 1..H (NaN where no value) and the number of values behind each."""
+        arrays = self.free.get(name, [])
+        h_max = max((a.shape[1] for a in arrays), default=0)
+        total, count = np.zeros(h_max), np.zeros(h_max, dtype=np.int64)
+        for a in arrays:
+            ok = np.isfinite(a)
+            total[:a.shape[1]] += np.where(ok, a, 0).sum(axis=0)
+            count[:a.shape[1]] += ok.sum(axis=0)
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
+
+    def summary(self, n_actions: int) -> dict:
+        out: dict[str, Any] = {}
+        if self.teacher:
+            out["teacher_forced"] = {k: nan_mean(np.concatenate(v)) for k, v in self.teacher.items()}
+            out["teacher_forced"]["frames"] = int(sum(len(v) for v in self.teacher["psnr"]))
+        free = {}
+        for name in self.free:
+            if name in ("action_true", "action_pred"):
+                continue
+            mean, count = self.by_horizon(name)
+            free[name] = {"by_horizon": [finite_or_none(x) for x in mean], "count": count.tolist(),
+                          "at": {str(h): finite_or_none(mean[h - 1]) if h <= len(mean) else None for h in self.horizons},
+                          "all": nan_mean(np.concatenate([a.reshape(-1) for a in self.free[name]]))}
+        if free:
+            out["free_running"] = free
+        if "action_true" in self.free:
+            true = np.concatenate([a.reshape(-1) for a in self.free["action_true"]])
+            pred = np.concatenate([a.reshape(-1) for a in self.free["action_pred"]])
+            out["action_faithfulness"] = {"accuracy": float((true == pred).mean()), "pairs": int(len(true)),
+                                          "confusion": confusion_matrix(true, pred, n_actions).tolist()}
+        if self.loops:
+            out["loop_closure"] = {str(k): {**{name: nan_mean(v) for name, v in s.items()}, "starts": int(len(s["mse"]))}
+                                   for k, s in self.loops.items()}
+        if self.div:
+            out["diversity"] = {**{k: nan_mean(np.concatenate([a.reshape(-1) for a in v])) for k, v in self.div.items()},
+                                "windows": self.diversity_windows}
+        return out

@@ -1,0 +1,276 @@
+"""Turn evaluation figures (what metrics.json holds) into report.md and PNG plots.
+
+Plots use matplotlib's Agg backend (no display needed); rollout strips are drawn with PIL
+so every pixel of the small frames stays crisp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from gamegan.media import grid, upscale
+
+REFERENCE = "recorded"
+"""Name of the reference row: the recorded frames themselves, scored like a model."""
+
+
+def write_report(figures: dict, strips: dict[str, list[np.ndarray]], real_strips: list[np.ndarray], out_dir: Path,
+                 plots: bool = True) -> list[Path]:
+    """Write report.md (and, with `plots`, the PNGs it links) into `out_dir`; returns the files written.
+
+    `strips` holds, per model, example windows (context frames, then generated ones);
+    `real_strips` the recorded frames of the same windows.
+    """
+    out_dir = Path(out_dir)
+    written = _plots(figures, out_dir) + _rollout_strips(figures, strips, real_strips, out_dir) if plots else []
+    report = out_dir / "report.md"
+    report.write_text(_markdown(figures, [p.name for p in written]))
+    return [report, *written]
+
+
+# --- markdown ----------------------------------------------------------------------------------
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _at(model: dict, name: str, h: int) -> float | None:
+    return model.get("free_running", {}).get(name, {}).get("at", {}).get(str(h))
+
+
+def _markdown(figures: dict, plots: list[str]) -> str:
+    s, d, models = figures["settings"], figures["data"], figures["models"]
+    hs = s["horizons"]
+    names = list(models)
+    any_model = next(iter(models.values()), {})
+    counts = any_model.get("free_running", {}).get("psnr", {}).get("count", [])
+    windows_at = ", ".join(f"h={h}: {counts[h - 1] if h <= len(counts) else 0}" for h in hs)
+    out = [
+        "# Evaluation report", "",
+        f"Data: `{d['path']}` ({d['mode']} mode, {d['frame_shape'][0]}x{d['frame_shape'][1]} px), "
+        f"**{d['episodes_used']} episodes**, {d['frames_used']} frames. Free-running rollouts start from "
+        f"{s['context']} real frames and follow the recorded actions; horizon h is the h-th generated frame. "
+        f"Rows are models; `{REFERENCE}` scores the recorded frames themselves (the ceiling of each column). "
+        "Every figure and setting is in `metrics.json`.", "",
+    ]
+    if figures["skipped"]:
+        out += ["Skipped: " + "; ".join(f"**{k}** ({v})" for k, v in figures["skipped"].items()), ""]
+    out += ["## Next frame, teacher-forced", "",
+            f"Windows of {s['teacher_len']} frames, every input real (warm-up T-1).", "",
+            _table(["model", "PSNR (dB)", "SSIM", "frames"],
+                   [[n, m.get("teacher_forced", {}).get("psnr"), m.get("teacher_forced", {}).get("ssim"),
+                     m.get("teacher_forced", {}).get("frames")] for n, m in models.items()]), ""]
+    out += ["## Free-running PSNR (dB) by horizon", "", f"Windows behind each horizon: {windows_at}.", "",
+            _table(["model"] + [f"h={h}" for h in hs], [[n] + [_at(m, "psnr", h) for h in hs] for n, m in models.items()]), ""]
+    if "position_error" in any_model.get("free_running", {}):
+        out += ["## Pac-Man position error (cells) and lost rate by horizon", "",
+                "Error: distance from the recorded cell where Pac-Man was found (mean over frames where he was); "
+                "lost: share of frames where no cell holds his colour.", "",
+                _table(["model"] + [f"err h={h}" for h in hs] + [f"lost h={h}" for h in hs],
+                       [[n] + [_at(m, "position_error", h) for h in hs] + [_at(m, "lost", h) for h in hs]
+                        for n, m in models.items()]), ""]
+    out += _agreement(figures, names), _loops(models), _diversity(models)
+    if plots:
+        out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    strips = [p for p in plots if p.startswith("rollout_")]
+    if strips:
+        out += [f"Rollout strips: first row recorded frames, then one row per model ({', '.join(n for n in names if n != REFERENCE)}); "
+                f"the first {s['context']} columns are the real context.", ""]
+    return "\n".join(x for x in out if x is not None)
+
+
+def _agreement(figures: dict, names: list[str]) -> str:
+    models, idf = figures["models"], figures.get("inverse_dynamics") or {}
+    rows = []
+    for n in names:
+        fr, af = models[n].get("free_running", {}), models[n].get("action_faithfulness", {})
+        rows.append([n, fr.get("ghost_count_agreement", {}).get("all"), fr.get("pellet_accuracy", {}).get("all"),
+                     fr.get("pellet_iou", {}).get("all"), af.get("accuracy"), af.get("pairs")])
+    text = ["## State agreement and action faithfulness (all horizons)", "",
+            _table(["model", "ghost count agreement", "pellet accuracy", "pellet IoU", "action accuracy", "pairs"], rows), ""]
+    if idf:
+        text += [f"Action accuracy is the inverse-dynamics classifier's (trained on `{idf.get('source')}`, "
+                 f"{idf.get('train_pairs')} real transitions) on each model's generated transitions; on "
+                 f"{idf.get('heldout_pairs')} real transitions of held-out episodes it scores "
+                 f"{_fmt(idf.get('heldout_accuracy'))}. A move into a wall looks like NOOP, so 1.0 is out of reach.", ""]
+    return "\n".join(text)
+
+
+def _loops(models: dict) -> str | None:
+    have = {n: m["loop_closure"] for n, m in models.items() if "loop_closure" in m}
+    if not have:
+        return None
+    ks = list(next(iter(have.values())))
+    rows = [[n] + [lc[k]["wall_mse"] for k in ks] + [lc[k]["mse"] for k in ks] + [lc[k]["far_mse"] for k in ks]
+            for n, lc in have.items()]
+    starts = next(iter(have.values()))[ks[0]]["starts"]
+    return "\n".join([
+        "## Loop closure (maze)", "",
+        f"{starts} starts; k valid steps out and k back. MSE on [0, 1] pixels between the start frame and the "
+        "returned frame, on the start's wall cells (0 for a perfect simulator) and on all pixels (ghosts move "
+        "and pellets get eaten, so not 0); `far` is the start vs the turning point (near 0 means the view never moved).", "",
+        _table(["model"] + [f"wall k={k}" for k in ks] + [f"all k={k}" for k in ks] + [f"far k={k}" for k in ks], rows), ""])
+
+
+def _diversity(models: dict) -> str | None:
+    rows = [[n, m["diversity"].get("ghost_cells"), m["diversity"].get("wall_cells"), m["diversity"].get("windows")]
+            for n, m in models.items() if "diversity" in m]
+    if not rows:
+        return None
+    return "\n".join([
+        "## Diversity", "",
+        "Two rollouts with different noise from the same start and actions: mean |difference| on [0, 1] pixels of "
+        "ghost cells and of wall cells. A stochastic simulator should differ on ghosts and agree on walls; a "
+        "deterministic one scores 0 on both.", "",
+        _table(["model", "ghost cells", "wall cells", "windows"], rows), ""])
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plots(figures: dict, out_dir: Path) -> list[Path]:
+    plt = _pyplot()
+    models = {n: m for n, m in figures["models"].items() if "free_running" in m}
+    written = []
+
+    def curve(ax: Any, name: str, metric: str, **kw: Any) -> None:
+        values = models[name]["free_running"].get(metric, {}).get("by_horizon", [])
+        y = [np.nan if v is None else v for v in values]
+        ax.plot(range(1, len(y) + 1), y, label=name, **kw)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n in models:
+        if n != REFERENCE:  # the reference sits at the PSNR cap
+            curve(ax, n, "psnr", marker=".")
+    ax.set(xlabel="horizon (steps after the last real frame)", ylabel="PSNR (dB)", title="Free-running PSNR")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    written.append(_save(fig, out_dir / "psnr_by_horizon.png"))
+
+    if any("position_error" in m["free_running"] for m in models.values()):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for n in models:
+            style = {"linestyle": "--", "color": "black"} if n == REFERENCE else {"marker": "."}
+            curve(axes[0], n, "position_error", **style)
+            curve(axes[1], n, "lost", **style)
+        axes[0].set(xlabel="horizon", ylabel="cells", title="Pac-Man position error (when found)")
+        axes[1].set(xlabel="horizon", ylabel="share of frames", title="Pac-Man lost", ylim=(-0.02, 1.02))
+        for a in axes:
+            a.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        written.append(_save(fig, out_dir / "position_error_by_horizon.png"))
+
+    confusion = _confusion_plot(plt, figures, out_dir)
+    if confusion:
+        written.append(confusion)
+    loops = _loop_plot(plt, figures, out_dir)
+    if loops:
+        written.append(loops)
+    return written
+
+
+def _confusion_plot(plt: Any, figures: dict, out_dir: Path) -> Path | None:
+    names = figures["data"]["action_names"]
+    panels = []
+    heldout = (figures.get("inverse_dynamics") or {}).get("heldout_confusion")
+    if heldout:
+        panels.append(("classifier on real held-out", np.array(heldout)))
+    panels += [(n, np.array(m["action_faithfulness"]["confusion"])) for n, m in figures["models"].items()
+               if "action_faithfulness" in m]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    for ax, (title, counts) in zip(axes[0], panels):
+        rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_title(f"{title}\naccuracy {np.trace(counts) / max(counts.sum(), 1):.2f}", fontsize=8)
+        ax.set_xlabel("predicted", fontsize=7)
+    axes[0][0].set_ylabel("recorded action", fontsize=7)
+    return _save(fig, out_dir / "action_confusion.png")
+
+
+def _loop_plot(plt: Any, figures: dict, out_dir: Path) -> Path | None:
+    have = {n: m["loop_closure"] for n, m in figures["models"].items() if "loop_closure" in m}
+    if not have:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for n, lc in have.items():
+        ks = [int(k) for k in lc]
+        ax.plot(ks, [lc[str(k)]["wall_mse"] for k in ks], marker="o", label=n)
+    ax.set(xlabel="k (steps out, then back)", ylabel="MSE on wall cells", title="Loop closure")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir / "loop_closure.png")
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --- rollout strips ----------------------------------------------------------------------------
+
+def _rollout_strips(figures: dict, strips: dict[str, list[np.ndarray]], real: list[np.ndarray], out_dir: Path) -> list[Path]:
+    """One PNG per example window: the recorded frames, then each model's row, labelled."""
+    s = figures["settings"]
+    context = s["context"]
+    models = [n for n in strips if n != REFERENCE and strips[n]]
+    written = []
+    for i, frames in enumerate(real):
+        n_gen = len(frames) - context
+        hs = sorted({h for h in range(1, min(10, n_gen) + 1)} | {h for h in s["horizons"] if h <= n_gen})
+        cols = list(range(context)) + [context - 1 + h for h in hs]
+        rows = [[frames[c] for c in cols]] + [[strips[n][i][c] for c in cols] for n in models if i < len(strips[n])]
+        scale = max(1, 64 // frames.shape[1])
+        image = upscale(grid(rows, pad=2), scale)
+        labels = ["recorded"] + models
+        header = ["ctx"] * context + [f"h{h}" for h in hs]
+        written.append(_label(image, labels, header, frames.shape[1] * scale, 2 * scale, out_dir / f"rollout_{i}.png"))
+    return written
+
+
+def _label(image: np.ndarray, rows: list[str], columns: list[str], cell: int, pad: int, path: Path) -> Path:
+    """Add row names on the left and column names on top (PIL's default font)."""
+    left, top = 8 + 7 * max(len(r) for r in rows), 14
+    canvas = Image.new("RGB", (image.shape[1] + left, image.shape[0] + top), "white")
+    canvas.paste(Image.fromarray(image), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    for i, name in enumerate(rows):
+        draw.text((4, top + i * (cell + pad) + cell // 2 - 5), name, fill="black")
+    for j, name in enumerate(columns):
+        draw.text((left + j * (cell + pad) + 2, 1), name, fill="black")
+    canvas.save(path)
+    return path
