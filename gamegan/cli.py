@@ -152,13 +152,16 @@ def bench_record(
         print(json.dumps(run(episodes=episodes, frame_size=size, agent=agent, repeats=repeats)))
 
 
-def build_train_config(preset_name: str, out: Path, resume: bool, overrides: list[str]) -> "Config":  # noqa: F821
-    """Preset (or the run's stored config when resuming) plus `key=value` overrides."""
-    from gamegan.config import Config, apply_overrides, preset
+def build_train_config(preset_name: str, out: Path, resume: bool, overrides: list[str],
+                       kind: str | None = None) -> "Config":  # noqa: F821
+    """Preset (or the run's stored config when resuming), the model kind, then `key=value` overrides."""
+    from gamegan.config import Config, apply_overrides, preset, with_model_kind
     from gamegan.train import check_resume_config
 
     stored = out / "config.json"
     base = Config.load(stored) if resume and stored.exists() else preset(preset_name)
+    if kind is not None and kind != base.model.kind:
+        base = with_model_kind(base, kind)
     config = apply_overrides(base, overrides)
     if resume and stored.exists():
         check_resume_config(out, config)
@@ -190,9 +193,9 @@ def train(
     from gamegan.train import train as run_train
 
     with user_errors():
-        overrides = _option_overrides(**{"model.kind": model, "train.steps": steps, "train.batch_size": batch,
+        overrides = _option_overrides(**{"train.steps": steps, "train.batch_size": batch,
                                          "train.seq_len": seq_len, "train.device": device, "train.amp": amp})
-        config = build_train_config(preset, out, resume, overrides + list(set_))
+        config = build_train_config(preset, out, resume, overrides + list(set_), kind=model)
         result = run_train(config, data, out, resume=resume, progress=not quiet,
                            max_seconds=max_minutes * 60 if max_minutes else None)
     state = "interrupted" if result.interrupted else "stopped"
@@ -257,6 +260,32 @@ def bench_play(
 
     with user_errors():
         print(json.dumps(run(preset, device=device, steps=steps, threads=threads)))
+
+
+@app.command("eval")
+def eval_(
+    run: Path = typer.Argument(..., help="Run directory (latest checkpoint) or a .safetensors checkpoint."),
+    data: Path = typer.Option(..., "--data", help="Held-out dataset to evaluate on."),
+    baseline: List[Path] = typer.Option([], "--baseline", help="Another run to compare (repeatable)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default: RUN/eval)."),
+    train_data: Optional[Path] = typer.Option(None, help="Training data for the action classifier (default: a split of --data)."),
+    episodes: Optional[int] = typer.Option(None, help="Use only the first N episodes."),
+    horizons: str = typer.Option("1,5,10,20,40", help="Free-running horizons, comma-separated."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Measure a simulator (and baselines) on held-out episodes: metrics.json, report.md, plots."""
+    from gamegan.evaluate import evaluate
+
+    with user_errors():
+        with as_usage_error(ValueError):
+            steps = tuple(int(h) for h in horizons.split(","))
+        out_dir = out if out is not None else (run if run.is_dir() else run.parent.parent) / "eval"
+        figures = evaluate(run, data, out_dir, baselines=baseline, episodes=episodes, horizons=steps,
+                           progress=not quiet, train_data=train_data, device=device)
+    for metric, reason in figures.get("skipped", {}).items():
+        console.print(f"skipped {metric}: {reason}")
+    console.print(f"wrote {out_dir / 'report.md'}, {out_dir / 'metrics.json'} and plots")
 
 
 @app.command()

@@ -252,6 +252,21 @@ def preset(name: str) -> Config:
     return PRESETS[name]()
 
 
+_KIND_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    # The baselines are not GANs: plain Adam settings suit their likelihood/pixel losses.
+    "action-lstm": {"lr": 1e-3, "betas": (0.9, 0.999)},
+    "world-models": {"lr": 1e-3, "betas": (0.9, 0.999)},
+}
+
+
+def with_model_kind(config: Config, kind: str) -> Config:
+    """Switch `config` to another model kind, with that kind's optimiser defaults."""
+    data = config.to_dict()
+    data["model"]["kind"] = kind
+    data["train"].update(_KIND_TRAIN_DEFAULTS.get(kind, {}))
+    return Config.from_dict(data)
+
+
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
     """Apply `section.key=value` strings (value parsed as JSON, else taken as a string).
 

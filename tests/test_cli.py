@@ -1,0 +1,74 @@
+"""One smoke test per CLI command, in process, each checking what the command promised."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gamegan.cli import app
+from gamegan.media import read_gif_frames
+from recorder.dataset import open_dataset
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_recording: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    invoke("train", "--data", tiny_recording, "--out", run, "--preset", "tiny", "--steps", "3", "--quiet",
+           "--set", "train.sample_every=3")
+    return run
+
+
+def test_record_then_inspect_writes_the_episode_as_a_gif(tmp_path):
+    out = tmp_path / "d"
+    invoke("record", "--out", out, "--episodes", "2", "--layout", "small", "--size", "32", "--max-steps", "30")
+    summary = json.loads(invoke("inspect", out, "--json"))
+    assert summary["episodes"] == 2 and summary["frame_shape"] == [32, 32, 3]
+    invoke("inspect", out, "--gif", tmp_path / "ep.gif", "--episode", "1", "--scale", "2")
+    with open_dataset(out) as data:
+        length = int(data.episode_lengths[1])
+    frames = read_gif_frames(tmp_path / "ep.gif")
+    assert frames[0].shape == (64, 64, 3)
+    assert 1 < len(frames) <= length  # Pillow merges identical consecutive frames
+
+
+def test_train_writes_a_complete_run_directory(tiny_run):
+    assert (tiny_run / "config.json").exists()
+    assert (tiny_run / "checkpoints" / "step_0000003.safetensors").exists()
+    assert (tiny_run / "samples" / "step_0000003.png").exists()
+    assert (tiny_run / "samples" / "step_0000003.gif").exists()
+    assert json.loads((tiny_run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3
+
+
+def test_play_headless_writes_one_frame_per_step(tiny_run, tmp_path):
+    out = invoke("play", tiny_run, "--headless", "--keys", "RRDDLLUUNN", "--gif", tmp_path / "p.gif")
+    assert "10 steps" in out
+    assert len(read_gif_frames(tmp_path / "p.gif")) == 11  # start frame + one per step
+
+
+def test_eval_writes_metrics_report_and_plots(tiny_run, tiny_recording, tmp_path):
+    invoke("eval", tiny_run, "--data", tiny_recording, "--out", tmp_path / "rep", "--horizons", "1,5", "--quiet",
+           "--device", "cpu")
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics
+    assert "|" in (tmp_path / "rep" / "report.md").read_text()  # a markdown table
+    assert list((tmp_path / "rep").glob("*.png"))
+
+
+@pytest.mark.parametrize("args, key", [
+    (["bench", "train", "--preset", "tiny", "--iters", "1"], "frames_per_s"),
+    (["bench", "play", "--preset", "tiny", "--steps", "5"], "p50_ms"),
+])
+def test_bench_commands_print_one_json_line(args, key):
+    line = invoke(*args).strip().splitlines()[-1]
+    assert json.loads(line)[key] > 0
