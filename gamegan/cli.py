@@ -290,13 +290,15 @@ def eval_(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its data and GIF."),
+    out: Path = typer.Option(Path("runs/demo"), help="Where the demo keeps its data, model and GIF."),
+    train_seconds: Optional[float] = typer.Option(None, help="Training budget when no model ships (default 120 s)."),
 ) -> None:
-    """Zero-setup demo: record a small dataset and write a GIF of it (play arrives with the model)."""
-    from gamegan.demo import run_demo
+    """Zero-setup demo: play the shipped model, or record, train tiny for two minutes and play it."""
+    from play.demo import DemoConfig, run_demo
 
+    cfg = DemoConfig() if train_seconds is None else DemoConfig(train_seconds=train_seconds)
     with user_errors():
-        run_demo(out, console)
+        run_demo(out, console, cfg)
 
 
 def main() -> None:

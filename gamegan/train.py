@@ -166,19 +166,20 @@ def _restore_train_state(state: dict[str, Any], optimizers: dict[str, torch.opti
     return int(state["step"]), int(state.get("nonfinite_steps", 0))
 
 
-def _progress(enabled: bool, total: int, start: int) -> contextlib.AbstractContextManager:
+def _progress(enabled: bool) -> contextlib.AbstractContextManager:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if not enabled:
         return contextlib.nullcontext(None)
-    return Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
+    return Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=Console(stderr=True))
 
 
-def _summary_text(logs: dict[str, float], fps: float, warmup: int) -> str:
+def _summary_text(step: int, logs: dict[str, float], fps: float, warmup: int) -> str:
     parts = [f"{k.split('/')[1]} {v:.3f}" for k, v in logs.items() if k.startswith("loss/") and k.endswith("/total")]
-    return " ".join(parts + [f"w {warmup}", f"{fps:,.0f} frames/s"])
+    return " ".join([f"step {step}"] + parts + [f"w {warmup}", f"{fps:,.0f} frames/s"])
 
 
 def train(config: Config, data_path: Path, run_dir: Path, resume: bool = False, progress: bool = True,
@@ -249,8 +250,11 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
     start_step, start_time = step, time.perf_counter()
     window: dict[str, list[float]] = {}
     window_start, window_steps, bad_in_a_row, interrupted = time.perf_counter(), 0, 0, False
-    with _StopRequest() as stop, _progress(progress, config.train.steps, step) as bar:
-        task = bar.add_task("train", total=config.train.steps, completed=step, stats="") if bar else None
+    with _StopRequest() as stop, _progress(progress) as bar:
+        # With a time budget the bar tracks time (the step total is then only an upper bound).
+        budget = max_seconds
+        task = bar.add_task("train", total=budget or config.train.steps, completed=0 if budget else step,
+                            stats="") if bar else None
         model.train()
         while step < config.train.steps:
             ctx = StepContext(step=step, warmup=warmup_at(step, config))
@@ -286,10 +290,10 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
                 log.write(step, {**means, "charts/frames_per_s": fps, "charts/warmup": ctx.warmup,
                                  "charts/seconds_per_iter": elapsed / max(window_steps, 1)})
                 if bar:
-                    bar.update(task, stats=_summary_text(means, fps, ctx.warmup))
+                    bar.update(task, stats=_summary_text(step, means, fps, ctx.warmup))
                 window, window_start, window_steps = {}, time.perf_counter(), 0
             if bar:
-                bar.update(task, completed=step)
+                bar.update(task, completed=time.perf_counter() - start_time if budget else step)
             if info.is_main and step % config.train.sample_every == 0:
                 write_samples(model.simulator, sample_batch, config.train.warmup_floor, run_dir / "samples", step)
             out_of_time = max_seconds is not None and time.perf_counter() - start_time > max_seconds

@@ -72,3 +72,18 @@ def test_eval_writes_metrics_report_and_plots(tiny_run, tiny_recording, tmp_path
 def test_bench_commands_print_one_json_line(args, key):
     line = invoke(*args).strip().splitlines()[-1]
     assert json.loads(line)[key] > 0
+
+
+def test_demo_without_a_display_trains_plays_headless_and_reuses_its_model(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from play import demo
+
+    monkeypatch.setattr(demo, "shipped_model", lambda: None)  # exercise the fallback even once a model ships
+    console = Console(record=True, width=200)
+    cfg = demo.DemoConfig(episodes=3, train_seconds=3)
+    gif = demo.run_demo(tmp_path, console, cfg, window=False)
+    assert len(read_gif_frames(gif)) == len(demo.DEMO_KEYS) + 1
+    assert (tmp_path / "run" / "checkpoints").is_dir()
+    demo.run_demo(tmp_path, console, cfg, window=False)
+    assert "reusing the model" in console.export_text()
