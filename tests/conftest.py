@@ -19,6 +19,15 @@ import torch  # noqa: E402
 torch.set_num_threads(2)
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models run faster on one intra-op thread than on two that wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Twelve short 32x32 episodes of the small layout, recorded once per test session."""

@@ -17,14 +17,7 @@ from gamegan.model.discriminator import Discriminator
 N_ACTIONS, Z_DIM = 5, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one intra-op thread is faster than two, and on a shared 2-core
-    machine two threads waiting on each other made this file over 10x slower (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_disc(frame_size: int = 32, channels: int = 8, **overrides) -> Discriminator:

@@ -21,14 +21,7 @@ from gamegan.model.types import Batch, Rollout, StepContext
 S, A, Z = 32, 5, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one intra-op thread is faster than two, and on a shared 2-core
-    machine two threads waiting on each other made this file over 10x slower (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model_config(**overrides) -> ModelConfig:

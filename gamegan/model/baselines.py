@@ -26,7 +26,7 @@ from gamegan.config import LossConfig, ModelConfig
 from gamegan.model.encoder import Encoder
 from gamegan.model.generator import Generator
 from gamegan.model.renderer import SimpleRenderer
-from gamegan.model.types import Batch, Phase, Rollout, SimState, StepContext
+from gamegan.model.types import Batch, Phase, Rollout, SimState, StepContext, rollout_shape
 
 LATENTS_KEY = "wm_latents"
 """ctx.scratch key where the "vae" phase leaves detached latents for the "mdnrnn" phase."""
@@ -213,12 +213,7 @@ class WorldModels(nn.Module):
     def rollout(self, frames: Tensor, actions: Tensor, warmup: int, z: Tensor | None = None) -> Rollout:
         """Predict frames[:, 1:] (B, T, 3, S, S) from actions (B, T-1): the first `warmup`
         inputs are VAE means of real frames, later ones the latents the model sampled."""
-        b, t_all = frames.shape[:2]
-        n = t_all - 1
-        if n < 1 or actions.shape != (b, n):
-            raise ValueError(f"rollout: expected frames (B, T>=2, ...) and actions (B, T-1), got "
-                             f"{tuple(frames.shape)} and {tuple(actions.shape)}")
-        w = min(max(int(warmup), 1), n)
+        b, n, w = rollout_shape(frames, actions, warmup)
         real = self.vae.encode(frames[:, :w].flatten(0, 1))[0].unflatten(0, (b, w))  # (B, w, L)
         h = frames.new_zeros(1, b, self.config.hidden_dim)
         state: tuple[Tensor, Tensor] = (h, torch.zeros_like(h))

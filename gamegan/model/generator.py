@@ -23,7 +23,7 @@ from gamegan.model.encoder import Encoder
 from gamegan.model.engine import DynamicsEngine
 from gamegan.model.memory import Memory
 from gamegan.model.renderer import DisentanglingRenderer, Rendered, SimpleRenderer
-from gamegan.model.types import Rollout, SimState
+from gamegan.model.types import Rollout, SimState, rollout_shape
 
 
 class Generator(nn.Module):
@@ -125,12 +125,7 @@ class Generator(nn.Module):
         back are rendered inside the loop; the rest are rendered in one batch at the end.
         With memory, `extra` holds 'reads' (B, T-1, D) and 'gates' (B, T-1).
         """
-        b, t_all = frames.shape[:2]
-        n = t_all - 1
-        if n < 1 or actions.shape != (b, n):
-            raise ValueError(f"rollout: expected frames (B, T>=2, ...) and actions (B, T-1), got "
-                             f"{tuple(frames.shape)} and {tuple(actions.shape)}")
-        w = min(max(int(warmup), 1), n)
+        b, n, w = rollout_shape(frames, actions, warmup)
         z = self._noise(b, n, frames) if z is None else z
         real = self.encoder(frames[:, :w].flatten(0, 1)).unflatten(0, (b, w))  # (B, w, H)
         state = self.initial_state(frames[:, 0])

@@ -70,6 +70,16 @@ class Rollout:
     extra: dict[str, Tensor] = field(default_factory=dict)
 
 
+def rollout_shape(frames: Tensor, actions: Tensor, warmup: int) -> tuple[int, int, int]:
+    """Check rollout inputs; returns (batch B, predicted steps T-1, warm-up clamped to [1, T-1])."""
+    b, t_all = frames.shape[:2]
+    n = t_all - 1
+    if n < 1 or actions.shape != (b, n):
+        raise ValueError(f"rollout: expected frames (B, T>=2, ...) and actions (B, T-1), got "
+                         f"{tuple(frames.shape)} and {tuple(actions.shape)}")
+    return b, n, min(max(int(warmup), 1), n)
+
+
 class Simulator(Protocol):
     """What play and eval drive. `warmup` consumes real frames; `step` predicts one frame."""
 
