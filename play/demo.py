@@ -20,7 +20,8 @@ from gamegan.config import apply_overrides, preset
 from gamegan.progress import episode_progress
 from gamegan.train import train
 from play.headless import summary_line
-from play.launch import has_display, play
+from play.launch import play
+from recorder.display import has_display
 from recorder.dataset import list_shards
 from recorder.game import GameConfig
 from recorder.record import RecordConfig, record

@@ -5,8 +5,6 @@ with one line that says what to do.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 from gamegan.checkpoint import read_config, resolve_checkpoint
@@ -15,19 +13,10 @@ from play.bench import fallback_game_config, game_config_of, load_simulator, tor
 from play.headless import parse_keys, run_headless
 from play.session import VIEWS, DataStarts, GameStarts, RealGameSession, Session, SimSession
 from recorder.dataset import open_dataset
+from recorder.display import has_display
 from recorder.game import GameConfig
 
 NO_MODEL = "no shipped model yet; pass a run directory or checkpoint (or --real to play the real game)"
-
-
-def has_display() -> bool:
-    """Whether a window can open: an X11/Wayland display, a desktop OS, or SDL told to draw
-    off screen (`SDL_VIDEODRIVER=dummy` or `offscreen`)."""
-    if os.environ.get("SDL_VIDEODRIVER", "").lower() in ("dummy", "offscreen"):
-        return True
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def open_session(path: Path | str | None, data: Path | str | None = None, real: bool = False, device: str = "cpu",

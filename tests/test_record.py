@@ -128,3 +128,10 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path, args, message):
     assert "Traceback" not in result.stderr
     assert message.lower() in result.stderr.lower()
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_human_agent_without_a_display_is_refused(monkeypatch, tmp_path):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="no display"):
+        RecordConfig(out=tmp_path / "h", agent="human", episodes=1)
