@@ -62,3 +62,14 @@ def test_load_splits_holds_out_whole_episodes(tiny_recording):
     train, val = load_splits(tiny_recording, seq_len=4, val_fraction=0.25)
     assert val is not None
     assert not set(train.episodes) & set(val.episodes)
+
+
+def test_worker_processes_stream_valid_batches_from_lazy_data(tiny_recording):
+    from gamegan.data import batch_stream
+
+    data = SequenceData(tiny_recording, seq_len=5, in_memory=False)
+    stream = batch_stream(data, 3, np.random.default_rng(0), num_workers=2, seed=1)
+    first, second = next(stream), next(stream)
+    assert first.frames.shape == (3, 5, 3, 32, 32) and first.actions.shape == (3, 4)
+    assert (first.wrong_actions != first.actions).all()
+    assert not torch.equal(first.frames, second.frames)
