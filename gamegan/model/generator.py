@@ -161,7 +161,7 @@ class Generator(nn.Module):
     # -- losses that need the generator's insides --------------------------------------------
 
     def cycle_loss(self, rollout: Rollout) -> Tensor:
-        """Memory cycle loss (unweighted, L1): re-read the final memory at every past alpha_t,
+        """Memory cycle loss (unweighted L1, summed per frame): re-read the final memory at every past alpha_t,
         draw the static component from it, and match the static component drawn at time t,
         weighted by its fine mask. Both targets are detached, and the renderer runs on
         detached copies of its parameters, so in the same backward pass as every other loss
@@ -178,7 +178,9 @@ class Generator(nn.Module):
         redrawn = again.frame.unflatten(0, (b, n))  # (B, n, 3, S, S)
         target = rollout.components[:, :, 0].detach()  # (B, n, 3, S, S) static component at time t
         weight = rollout.masks[:, :, 0].detach()  # (B, n, 1, S, S)
-        return (weight * (redrawn - target).abs()).mean()
+        # Summed over a frame's pixels, averaged over frames: the same reduction as the pixel
+        # reconstruction loss, which the default weights (0.05 each, as in GameGAN) assume.
+        return (weight * (redrawn - target).abs()).sum(dim=(-3, -2, -1)).mean()
 
     # -- internals ---------------------------------------------------------------------------
 
