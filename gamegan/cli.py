@@ -16,6 +16,9 @@ from typing import Iterator, List, Optional
 import typer
 from rich.console import Console
 
+from recorder.game import GameConfig as _GC  # defaults shown in `record --help`; no torch here
+from recorder.record import RecordConfig as _RC
+
 # torch's OpenMP threads spin-wait by default; on a machine doing anything else (a laptop,
 # a shared 2-core box) that starves the sibling thread and costs 5-10x. Set before torch loads;
 # export OMP_WAIT_POLICY=ACTIVE to opt back in.
@@ -54,37 +57,37 @@ def as_usage_error(*kinds: type[Exception]) -> Iterator[None]:
         raise UsageError(str(err)) from None
 
 
-def _game_config(mode: str, layout: str, ghosts: int, size: int, max_steps: int) -> "GameConfig":  # noqa: F821
-    from recorder.game import GameConfig
-
-    return GameConfig(mode=mode, layout=layout, n_ghosts=ghosts, frame_size=size, max_steps=max_steps)
+def _given(**options: object) -> dict[str, object]:
+    """The options a user actually passed (typer leaves the others None): the dataclass
+    configs keep the only defaults."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 @app.command()
 def record(
     out: Path = typer.Option(..., "--out", help="Dataset directory to write shards into."),
-    episodes: int = typer.Option(100, help="Episodes to record."),
-    workers: int = typer.Option(1, help="Worker processes (each writes its own shards)."),
-    seed: int = typer.Option(0, help="Base seed; episode i always gets the same seeds."),
-    agent: str = typer.Option("mix", help="mix | greedy | random | human."),
-    mode: str = typer.Option("classic", help="classic | maze."),
-    layout: str = typer.Option("classic", help="Classic-mode layout (classic, small, ...)."),
-    ghosts: int = typer.Option(2, help="Number of ghosts (2-4)."),
-    size: int = typer.Option(64, help="Frame size in pixels: 32, 64, 84 or 128."),
-    max_steps: int = typer.Option(400, help="Episode length limit."),
-    shard_episodes: int = typer.Option(32, help="Episodes per shard file."),
+    episodes: Optional[int] = typer.Option(None, help=f"Episodes to record (default {_RC.episodes})."),
+    workers: Optional[int] = typer.Option(None, help=f"Worker processes, each writing its own shards (default {_RC.workers})."),
+    seed: Optional[int] = typer.Option(None, help=f"Base seed; episode i always gets the same seeds (default {_RC.seed})."),
+    agent: Optional[str] = typer.Option(None, help=f"mix | greedy | random | human (default {_RC.agent})."),
+    mode: Optional[str] = typer.Option(None, help=f"classic | maze (default {_GC.mode})."),
+    layout: Optional[str] = typer.Option(None, help=f"Classic-mode layout: classic, small (default {_GC.layout})."),
+    ghosts: Optional[int] = typer.Option(None, help=f"Number of ghosts, 2-4 (default {_GC.n_ghosts})."),
+    size: Optional[int] = typer.Option(None, help=f"Frame size in pixels: 32, 64, 84 or 128 (default {_GC.frame_size})."),
+    max_steps: Optional[int] = typer.Option(None, help=f"Episode length limit (default {_GC.max_steps})."),
+    shard_episodes: Optional[int] = typer.Option(None, help=f"Episodes per shard file (default {_RC.shard_episodes})."),
     append: bool = typer.Option(False, "--append", help="Add episodes to an existing compatible dataset."),
 ) -> None:
     """Record episodes of the game played by a bot (or you) into sharded HDF5."""
-    from recorder.record import RecordConfig, record as run_record
     from gamegan.progress import episode_progress
+    from recorder.record import record as run_record
 
     with user_errors():
         with as_usage_error(ValueError):
-            cfg = RecordConfig(out=out, episodes=episodes, workers=workers, seed=seed, agent=agent,
-                               shard_episodes=shard_episodes, append=append,
-                               game=_game_config(mode, layout, ghosts, size, max_steps))
-        with episode_progress(episodes, "recording") as advance:
+            game = _GC(**_given(mode=mode, layout=layout, n_ghosts=ghosts, frame_size=size, max_steps=max_steps))
+            cfg = _RC(out=out, append=append, game=game, **_given(
+                episodes=episodes, workers=workers, seed=seed, agent=agent, shard_episodes=shard_episodes))
+        with episode_progress(cfg.episodes, "recording") as advance:
             summary = run_record(cfg, on_progress=advance)
     state = "interrupted, finished episodes kept" if summary.interrupted else "done"
     console.print(
