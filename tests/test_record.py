@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cli_helpers import cli, cli_env
 from recorder.dataset import DatasetError, open_dataset, validate
 from recorder.game import GameConfig
 from recorder.record import RecordConfig, episode_seeds, record
@@ -61,16 +60,6 @@ def test_append_adds_new_episodes_and_refuses_without_flag(tmp_path):
         record(RecordConfig(out=out, episodes=1, append=True, game=GameConfig(layout="small", frame_size=64)))
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gamegan.cli", *args]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 def _wait_for_shards(out: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -83,9 +72,9 @@ def _wait_for_shards(out: Path, n: int, proc: subprocess.Popen, timeout: float =
 
 def test_sigkill_leaves_a_readable_dataset(tmp_path):
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cli("record", "--out", str(out), "--episodes", "100000", "--shard-episodes", "2",
+    proc = subprocess.Popen(cli("record", "--out", str(out), "--episodes", "100000", "--shard-episodes", "2",
                                  "--layout", "small", "--size", "32", "--max-steps", "40"),
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for_shards(out, 2, proc)
     proc.kill()
     proc.wait()
@@ -97,9 +86,9 @@ def test_sigkill_leaves_a_readable_dataset(tmp_path):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_finalises_open_shards(tmp_path, workers):
     out = tmp_path / f"term{workers}"
-    proc = subprocess.Popen(_cli("record", "--out", str(out), "--episodes", "100000", "--shard-episodes", "1000",
+    proc = subprocess.Popen(cli("record", "--out", str(out), "--episodes", "100000", "--shard-episodes", "1000",
                                  "--workers", str(workers), "--layout", "small", "--size", "32", "--max-steps", "40"),
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)  # huge shards: nothing is final until the signal arrives
     assert not list(out.glob("shard-*.h5"))
     proc.send_signal(signal.SIGTERM)
@@ -123,7 +112,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path, args, message):
     garbage = tmp_path / "garbage"
     garbage.mkdir()
     (garbage / "shard-00000.h5").write_bytes(b"this is not hdf5" * 100)
-    result = subprocess.run(_cli(*[a.format(tmp=tmp_path) for a in args]), env=_env(), capture_output=True, text=True)
+    result = subprocess.run(cli(*[a.format(tmp=tmp_path) for a in args]), env=cli_env(), capture_output=True, text=True)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert message.lower() in result.stderr.lower()

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from cli_helpers import cli, cli_env
 from gamegan.checkpoint import latest_checkpoint, list_checkpoints, load_train_state
 from gamegan.config import Config, apply_overrides, preset
 from gamegan.data import SequenceData
@@ -114,21 +114,11 @@ def test_ddp_two_gloo_processes_keep_identical_parameters(tiny_recording, tmp_pa
     assert latest_checkpoint(tmp_path / "run").name == "step_0000003.safetensors"
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gamegan.cli", *args]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 def test_sigint_saves_a_checkpoint_and_resume_continues(tiny_recording, tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen(_cli("train", "--data", str(tiny_recording), "--out", str(run), "--preset", "tiny",
+    proc = subprocess.Popen(cli("train", "--data", str(tiny_recording), "--out", str(run), "--preset", "tiny",
                                  "--steps", "100000", "--device", "cpu", "--quiet", "--set", "train.log_every=1"),
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (run / "metrics.jsonl").exists() and time.time() < deadline:
         assert proc.poll() is None, proc.communicate()
@@ -138,8 +128,8 @@ def test_sigint_saves_a_checkpoint_and_resume_continues(tiny_recording, tmp_path
     assert proc.returncode == 130, err
     saved = load_train_state(latest_checkpoint(run))["step"]
     assert saved >= 1
-    result = subprocess.run(_cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume",
-                                 "--steps", str(saved + 2), "--quiet"), env=_env(), capture_output=True, text=True)
+    result = subprocess.run(cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume",
+                                 "--steps", str(saved + 2), "--quiet"), env=cli_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert load_train_state(latest_checkpoint(run))["step"] == saved + 2
 
@@ -150,8 +140,8 @@ def test_sigint_saves_a_checkpoint_and_resume_continues(tiny_recording, tmp_path
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--set", "bogus=1"], "cuda"),
 ])
 def test_train_cli_rejects_bad_options_in_one_line(tiny_recording, tmp_path, extra, message):
-    result = subprocess.run(_cli("train", "--data", str(tiny_recording), "--out", str(tmp_path / "r"), "--quiet", *extra),
-                            env=_env(), capture_output=True, text=True)
+    result = subprocess.run(cli("train", "--data", str(tiny_recording), "--out", str(tmp_path / "r"), "--quiet", *extra),
+                            env=cli_env(), capture_output=True, text=True)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert message in result.stderr.lower()
@@ -160,18 +150,18 @@ def test_train_cli_rejects_bad_options_in_one_line(tiny_recording, tmp_path, ext
 def test_resume_with_another_model_or_a_corrupt_state_is_one_line(tiny_recording, tmp_path):
     run = tmp_path / "run"
     train(tiny("train.steps=1"), tiny_recording, run, progress=False)
-    changed = subprocess.run(_cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume", "--steps", "2",
-                                  "--set", "model.hidden_dim=48", "--quiet"), env=_env(), capture_output=True, text=True)
+    changed = subprocess.run(cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume", "--steps", "2",
+                                  "--set", "model.hidden_dim=48", "--quiet"), env=cli_env(), capture_output=True, text=True)
     assert changed.returncode == 1 and "hidden_dim" in changed.stderr and "Traceback" not in changed.stderr
     state = list_checkpoints(run)[-1].with_name("step_0000001.state.pt")
     state.write_bytes(b"not a torch file")
-    corrupt = subprocess.run(_cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume", "--steps", "2",
-                                  "--quiet"), env=_env(), capture_output=True, text=True)
+    corrupt = subprocess.run(cli("train", "--data", str(tiny_recording), "--out", str(run), "--resume", "--steps", "2",
+                                  "--quiet"), env=cli_env(), capture_output=True, text=True)
     assert corrupt.returncode == 1 and "corrupt" in corrupt.stderr and "Traceback" not in corrupt.stderr
 
 
 def test_missing_data_is_one_line(tmp_path):
-    result = subprocess.run(_cli("train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"), "--quiet"),
-                            env=_env(), capture_output=True, text=True)
+    result = subprocess.run(cli("train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"), "--quiet"),
+                            env=cli_env(), capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert json.dumps(str(tmp_path / "none"))[1:-1] in result.stderr
