@@ -172,8 +172,8 @@ def build_train_config(preset_name: str, out: Path, resume: bool, overrides: lis
 
 
 def _option_overrides(**options: object) -> list[str]:
-    """Typer options left unset are None: only the ones given override the config."""
-    return [f"{key}={json.dumps(value)}" for key, value in options.items() if value is not None]
+    """The given options as `key=value` overrides for `apply_overrides`."""
+    return [f"{key}={json.dumps(value)}" for key, value in _given(**options).items()]
 
 
 @app.command()

@@ -67,12 +67,14 @@ def _train_fallback(out: Path, cfg: DemoConfig, console: Console) -> Path:
 
 def _lively_seed(model: Path, keys: str, tries: int = 20) -> int:
     """The first start seed whose real game survives the scripted walk, so the side-by-side
-    GIF shows both halves moving (some starts put a ghost next to Pac-Man)."""
+    GIF shows both halves moving (some starts put a ghost next to Pac-Man). Only the real
+    game is stepped: the model is loaded once and never run here."""
+    starts = open_session(model).starts
     for seed in range(tries):
-        session = open_session(model, seed=seed)
-        for action in parse_keys(keys):
-            session.step(action)
-        if not session.real_done:
+        game = starts.start(seed).game
+        if game is None:
+            return seed
+        if not any(game.step(action)[2] for action in parse_keys(keys)):
             return seed
     return 0
 

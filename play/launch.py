@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gamegan.checkpoint import read_config, resolve_checkpoint
 from gamegan.errors import UsageError
-from play.bench import fallback_game_config, game_config_of, load_simulator, torch_threads
+from play.loading import fallback_game_config, game_config_of, load_simulator, torch_threads
 from play.headless import parse_keys, run_headless
 from play.session import VIEWS, DataStarts, GameStarts, RealGameSession, Session, SimSession
 from recorder.dataset import open_dataset

@@ -17,7 +17,8 @@ from gamegan.config import preset
 from gamegan.errors import CheckpointError, UsageError
 from gamegan.media import read_gif_frames
 from gamegan.model.factory import build_model
-from play.bench import bench_play, torch_threads
+from play.bench import bench_play
+from play.loading import torch_threads
 from play.client import Client
 from play.headless import drive, parse_keys, run_headless
 from play.launch import open_session, play
