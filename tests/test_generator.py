@@ -48,14 +48,43 @@ VARIANTS = {
     "k2": dict(renderer="disentangling", n_components=2, memory=False),
     "k2+memory": dict(renderer="disentangling", n_components=2, memory=True),
     "k3+memory": dict(renderer="disentangling", n_components=3, memory=True),
+    "simple+copy": dict(renderer="simple", n_components=1, memory=False, copy_input=True),
+    "k2+memory+copy": dict(renderer="disentangling", n_components=2, memory=True, copy_input=True),
 }
 
 
 # -- shapes ----------------------------------------------------------------------------------
 
 
+def test_copy_path_keeps_the_input_frame_where_its_mask_wins() -> None:
+    model = make(**VARIANTS["k2+memory+copy"])
+    frames, actions, z = data(model.config)
+    with torch.no_grad():
+        model.renderer.mask_mix.bias[-1] = 1e3  # the copy logit wins every pixel
+    out = model.rollout(frames, actions, warmup=frames.shape[1] - 1, z=z)  # every input real
+    assert torch.allclose(out.frames, frames[:, :-1], atol=1e-5)
+    assert float(out.masks.detach().sum()) < 1e-3  # the components' masks gave way to the copy
+    with torch.no_grad():
+        model.renderer.mask_mix.bias[-1] = -1e3  # and never
+    out = model.rollout(frames, actions, warmup=frames.shape[1] - 1, z=z)
+    assert torch.allclose(out.masks.sum(2), torch.ones(1))
+    assert torch.allclose(out.frames, (out.masks * out.components).sum(2), atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["simple+copy", "k2+memory+copy"])
+def test_copy_renderers_draw_on_their_own_without_an_input_frame(variant: str) -> None:
+    model = make(**VARIANTS[variant])
+    h, read = torch.randn(3, 32), torch.randn(3, 16) if model.memory is not None else None
+    drawn = model.renderer(h, read)  # no `previous`: play's view of a state after warm-up
+    assert drawn.copy is None and drawn.frame.shape == (3, 3, 32, 32)
+    assert torch.allclose(drawn.masks.sum(1), torch.ones(1), atol=1e-5)
+    with_input = model.renderer(h, read, previous=torch.zeros(3, 3, 32, 32))
+    assert torch.allclose(with_input.masks.sum(1) + with_input.copy, torch.ones(1), atol=1e-5)
+
+
 @pytest.mark.parametrize("variant, size", [
-    (variant, size) for variant in VARIANTS for size in (32, 64) if not (variant == "k3+memory" and size == 64)
+    (variant, size) for variant in VARIANTS for size in (32, 64)
+    if not (variant in ("k3+memory", "simple+copy", "k2+memory+copy") and size == 64)
 ])
 def test_rollout_and_step_shapes(variant: str, size: int) -> None:
     model = make(frame_size=size, **VARIANTS[variant])
@@ -66,10 +95,18 @@ def test_rollout_and_step_shapes(variant: str, size: int) -> None:
     assert ro.frames.shape == (2, 4, 3, size, size)
     assert ro.components.shape == (2, 4, k, 3, size, size)
     assert ro.masks.shape == (2, 4, k, 1, size, size)
-    torch.testing.assert_close(ro.masks.sum(dim=2), torch.ones(2, 4, 1, size, size))
     assert ro.frames.min() >= -1 and ro.frames.max() <= 1
-    # The frame is the mask-weighted sum of the components.
-    torch.testing.assert_close(ro.frames, (ro.masks * ro.components).sum(2))
+    # The frame is the mask-weighted sum of the components (and, copying, of each step's input:
+    # real frames 0 and 1 under warm-up 2, then the predictions).
+    drawn = (ro.masks * ro.components).sum(2)
+    if cfg.copy_input:
+        torch.testing.assert_close(ro.masks.sum(dim=2) + ro.copy, torch.ones(2, 4, 1, size, size))
+        inputs = torch.cat([frames[:, :2], ro.frames[:, 1:3]], dim=1)
+        torch.testing.assert_close(ro.frames, drawn + ro.copy * inputs)
+    else:
+        assert ro.copy is None
+        torch.testing.assert_close(ro.masks.sum(dim=2), torch.ones(2, 4, 1, size, size))
+        torch.testing.assert_close(ro.frames, drawn)
     assert ro.hidden.shape == (2, 4, cfg.hidden_dim)
     assert torch.equal(ro.z, z)
     assert torch.equal(ro.final_state.frame, ro.frames[:, -1])

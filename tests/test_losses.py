@@ -11,7 +11,8 @@ from torch import Tensor, nn
 
 from gamegan.config import LossConfig, ModelConfig, preset
 from gamegan.losses import (
-    discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, r1_due, r1_penalty,
+    discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, motion_map, pixel_recon, r1_due,
+    r1_penalty,
 )
 from gamegan.model.discriminator import Discriminator, DiscOutput
 from gamegan.model.gamegan import GameGAN, detach_rollout
@@ -79,6 +80,28 @@ def with_grads(module: nn.Module) -> dict[str, bool]:
 
 
 # --- hinge and R1 ---------------------------------------------------------------------------
+
+def test_motion_map_marks_changed_pixels_and_their_neighbours() -> None:
+    real = torch.zeros(1, 3, 3, 8, 8)
+    real[0, 1:, 0, 4, 4] = 1.0  # a pixel lights up in frame 1 and stays in frame 2
+    real[0, 1:, 2, 0, 7] = 0.05  # a change below the threshold (compression noise)
+    moved = motion_map(real)
+    assert moved.shape == (1, 2, 1, 8, 8)
+    assert moved[0, 0, 0].sum() == 9 and moved[0, 0, 0, 3:6, 3:6].all()
+    assert moved[0, 1].sum() == 0  # nothing changed between frames 1 and 2
+
+
+def test_pixel_recon_weights_moving_pixels() -> None:
+    real = torch.zeros(1, 2, 3, 8, 8)
+    real[0, 1, :, 0, 0] = 1.0  # the only change: one corner pixel, 4 pixels once grown
+    fake = real[:, 1:].clone()
+    fake[0, 0, :, 7, 7] = 1.0  # an error far from it
+    assert pixel_recon(fake, real) == pixel_recon(fake, real, motion_weight=10.0) == 3.0
+    fake = real[:, 1:].clone()
+    fake[0, 0, :, 0, 1] = 1.0  # the same error next to the change: in the grown map
+    assert pixel_recon(fake, real) == 3.0
+    assert pixel_recon(fake, real, motion_weight=10.0) == 33.0
+
 
 def test_hinge_terms_vanish_when_separated_and_have_the_right_signs() -> None:
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-1.0, -2.5])

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gamegan.config import LossConfig, ModelConfig
+from gamegan.losses import pixel_recon
 from gamegan.model.encoder import Encoder
 from gamegan.model.generator import Generator
 from gamegan.model.renderer import SimpleRenderer
@@ -50,11 +51,13 @@ class ActionLSTM(nn.Module):
         return self
 
     def phases(self, loss_cfg: LossConfig) -> list[Phase]:
-        """One phase: pixel MSE of every predicted frame (`loss_cfg` has nothing to add)."""
+        """One phase: pixel MSE of every predicted frame, with GameGAN's extra weight on moving
+        pixels (`loss_cfg.recon_motion`), averaged over pixels."""
+        pixels = 3 * self.config.frame_size**2
 
         def loss(batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
             rollout = self.rollout(batch.frames, batch.actions, ctx.warmup)
-            recon = F.mse_loss(rollout.frames, batch.frames[:, 1:])
+            recon = pixel_recon(rollout.frames, batch.frames, loss_cfg.recon_motion) / pixels
             return recon, {"loss/lstm/recon": float(recon.detach())}
 
         return [Phase("lstm", self, loss)]

@@ -53,12 +53,14 @@ class Generator(nn.Module):
         if config.renderer == "simple":
             self.renderer: nn.Module = SimpleRenderer(
                 frame_size=config.frame_size, code_dim=h + (read_dim or 0), channels=config.renderer_channels,
+                copy_input=config.copy_input,
             )
         else:
             self.renderer = DisentanglingRenderer(
                 frame_size=config.frame_size, hidden_dim=h, read_dim=read_dim, n_components=config.n_components,
                 code_dim=config.dynamic_code_dim, attribute_channels=config.attribute_channels,
                 channels=config.renderer_channels, mask_temperature=config.mask_temperature,
+                copy_input=config.copy_input,
             )
         self.hard_memory = False
 
@@ -108,8 +110,9 @@ class Generator(nn.Module):
         extras 'components' (B, K, 3, S, S), 'masks' (B, K, 1, S, S), 'z' and, with memory,
         'alpha' (B, N, N) and 'gate' (B,))."""
         z = self._noise(action.shape[0], None, state.frame) if z is None else z
-        state = self._advance(state, self.encoder(state.frame), action, z)
-        out = self.renderer(state.h, state.read)
+        previous = state.frame
+        state = self._advance(state, self.encoder(previous), action, z)
+        out = self.renderer(state.h, state.read, previous=previous)
         state.frame = out.frame
         extras = {"components": out.components, "masks": out.masks, "z": z}
         if self.memory is not None:
@@ -130,15 +133,17 @@ class Generator(nn.Module):
         real = self.encoder(frames[:, :w].flatten(0, 1)).unflatten(0, (b, w))  # (B, w, H)
         state = self.initial_state(frames[:, 0])
         steps: list[SimState] = []
+        inputs: list[Tensor] = []  # the frame each step was applied to
         drawn: dict[int, Rendered] = {}
         for t in range(n):
-            s = real[:, t] if t < w else self.encoder(drawn[t - 1].frame.detach())
+            inputs.append(frames[:, t] if t < w else drawn[t - 1].frame.detach())
+            s = real[:, t] if t < w else self.encoder(inputs[t])
             state = self._advance(state, s, actions[:, t], z[:, t])
             steps.append(state)
             if w - 1 <= t < n - 1:  # the next input is this prediction: draw it now
-                drawn[t] = self.renderer(state.h, state.read)
+                drawn[t] = self.renderer(state.h, state.read, previous=inputs[t])
         later = [t for t in range(n) if t not in drawn]
-        out = self._render_many([steps[t] for t in later])
+        out = self._render_many([steps[t] for t in later], [inputs[t] for t in later])
         for i, t in enumerate(later):
             drawn[t] = Rendered(*(None if x is None else x[i] for x in out))
         final = steps[-1]
@@ -152,6 +157,7 @@ class Generator(nn.Module):
             z=z,
             components=torch.stack([drawn[t].components for t in range(n)], dim=1),  # (B, n, K, 3, S, S)
             masks=torch.stack([drawn[t].masks for t in range(n)], dim=1),  # (B, n, K, 1, S, S)
+            copy=torch.stack([drawn[t].copy for t in range(n)], dim=1) if self.config.copy_input else None,
             alphas=torch.stack([s.alpha for s in steps], dim=1) if self.memory is not None else None,
             hidden=torch.stack([s.h for s in steps], dim=1),  # (B, n, H)
             final_state=final,
@@ -195,14 +201,16 @@ class Generator(nn.Module):
             new.extra["gate"] = gate
         return new
 
-    def _render_many(self, states: list[SimState]) -> tuple[Tensor | None, ...]:
-        """Render several steps' states as one batch; each field comes back (len, B, ...)."""
+    def _render_many(self, states: list[SimState], inputs: list[Tensor]) -> tuple[Tensor | None, ...]:
+        """Render several steps' states (and the frames they were applied to) as one batch;
+        each field comes back (len, B, ...)."""
         if not states:
-            return (None, None, None)
+            return (None,) * len(Rendered._fields)
         h = torch.stack([s.h for s in states])  # (L, B, H)
         read = torch.stack([s.read for s in states]) if self.memory is not None else None  # (L, B, D)
-        out = self.renderer(h.flatten(0, 1), None if read is None else read.flatten(0, 1))
-        return tuple(x.unflatten(0, h.shape[:2]) for x in out)
+        out = self.renderer(h.flatten(0, 1), None if read is None else read.flatten(0, 1),
+                            previous=torch.stack(inputs).flatten(0, 1))
+        return tuple(None if x is None else x.unflatten(0, h.shape[:2]) for x in out)
 
     def _noise(self, b: int, n: int | None, like: Tensor) -> Tensor:
         shape = (b, self.config.z_dim) if n is None else (b, n, self.config.z_dim)

@@ -29,7 +29,8 @@ class Rendered(NamedTuple):
 
     frame: Tensor  # (N, 3, S, S) in [-1, 1]
     components: Tensor  # (N, K, 3, S, S) per-component RGB in [-1, 1]
-    masks: Tensor | None  # (N, K, 1, S, S) fine masks, sum to 1 over K; None for a static-only render
+    masks: Tensor | None  # (N, K, 1, S, S) fine masks; None for a static-only render
+    copy: Tensor | None = None  # (N, 1, S, S) share of the input frame kept; masks + copy sum to 1
 
 
 def feature_levels(frame_size: int) -> tuple[list[int], int]:
@@ -51,8 +52,9 @@ def widths(n_levels: int, channels: int) -> list[int]:
 class SimpleRenderer(nn.Module):
     """One decoder for the whole frame (K = 1); the code is h_t, or [h_t, m_t] with memory."""
 
-    def __init__(self, *, frame_size: int, code_dim: int, channels: int):
+    def __init__(self, *, frame_size: int, code_dim: int, channels: int, copy_input: bool = False):
         super().__init__()
+        self.copy_input = copy_input
         self.sizes, self.frame_size = feature_levels(frame_size)  # e.g. [8, 16, 32], 64
         self.widths = widths(len(self.sizes), channels)
         r = self.sizes[0]
@@ -60,10 +62,15 @@ class SimpleRenderer(nn.Module):
         self.blocks = nn.ModuleList(
             ResUpBlock(c_in=c_in, c_out=c_out, modulated=False) for c_in, c_out in zip(self.widths, self.widths[1:])
         )
-        self.to_rgb = SubPixelOut(self.widths[-1], 3)
+        self.to_rgb = SubPixelOut(self.widths[-1], 4 if copy_input else 3)  # RGB (+ copy logit)
 
-    def forward(self, hidden: Tensor, read: Tensor | None = None, *, static_only: bool = False) -> Rendered:
-        """hidden (N, H), read (N, D) or None -> Rendered with K = 1 and all-ones masks."""
+    def forward(self, hidden: Tensor, read: Tensor | None = None, *, previous: Tensor | None = None,
+                static_only: bool = False) -> Rendered:
+        """hidden (N, H), read (N, D) or None -> Rendered with K = 1.
+
+        With `copy_input`, `previous` (N, 3, S, S) is the input frame x_t, blended in by a
+        sigmoid copy mask; without `previous` the drawn frame is returned as is.
+        """
         if static_only:
             raise ValueError("the simple renderer has no static component")
         code = hidden if read is None else torch.cat([hidden, read], dim=-1)  # (N, code_dim)
@@ -71,8 +78,12 @@ class SimpleRenderer(nn.Module):
         x = self.proj(code).view(-1, self.widths[0], r, r)  # (N, C0, r, r)
         for block, size in zip(self.blocks, self.sizes[1:]):
             x = block(x, size)  # (N, C_i, S_i, S_i)
-        frame = torch.tanh(self.to_rgb(act(x), self.frame_size))  # (N, 3, S, S)
-        return Rendered(frame, frame[:, None], torch.ones_like(frame[:, None, :1]))
+        out = self.to_rgb(act(x), self.frame_size)  # (N, 3 or 4, S, S)
+        drawn = torch.tanh(out[:, :3])  # (N, 3, S, S)
+        if previous is None or not self.copy_input:
+            return Rendered(drawn, drawn[:, None], torch.ones_like(drawn[:, None, :1]))
+        copy = torch.sigmoid(out[:, 3:4])  # (N, 1, S, S)
+        return Rendered(drawn + copy * (previous - drawn), drawn[:, None], (1 - copy)[:, None], copy)
 
 
 class DisentanglingRenderer(nn.Module):
@@ -94,13 +105,20 @@ class DisentanglingRenderer(nn.Module):
     Codes: with memory (`read_dim` set) component 0 is drawn from the memory read m_t and
     components 1..K-1 from K-1 codes split off a projection of h_t. Without memory all K
     codes come from that projection (there is nothing else to draw a static world from).
+
+    `copy_input` (not in GameGAN) adds the input frame x_t as one more competitor in the mask
+    softmax, its logit the sum of a fifth output channel over the components. Pixels that do
+    not change (walls, uneaten pellets) can then be kept instead of redrawn from a vector,
+    which leaves the components to learn what moves; on a CPU budget that is the difference
+    between a maze without sprites and a playable model.
     """
 
     def __init__(
         self, *, frame_size: int, hidden_dim: int, read_dim: int | None, n_components: int, code_dim: int,
-        attribute_channels: int, channels: int, mask_temperature: float,
+        attribute_channels: int, channels: int, mask_temperature: float, copy_input: bool = False,
     ):
         super().__init__()
+        self.copy_input = copy_input
         if n_components < 2:
             raise ValueError(f"the disentangling renderer needs n_components >= 2, got {n_components}")
         self.n_components, self.has_static = n_components, read_dim is not None
@@ -122,16 +140,20 @@ class DisentanglingRenderer(nn.Module):
         self.mod_split = [2 * c for block in self.blocks for c in (block.c_in, block.c_out)]
         self.mod_hidden = conv3x3(cond, max(self.widths[0] // 2, cond))
         self.mod_out = nn.Conv2d(self.mod_hidden.out_channels, sum(self.mod_split), 1)
-        self.to_out = SubPixelOut(self.widths[-1], 4)  # RGB + mask logit
-        # 1x1 conv over the K logits before the softmax; starts as the identity.
-        self.mask_mix = nn.Conv2d(n_components, n_components, 1)
+        self.to_out = SubPixelOut(self.widths[-1], 5 if copy_input else 4)  # RGB + mask logit (+ copy logit)
+        # 1x1 conv over the K (+1 copy) logits before the softmax; starts as the identity.
+        n_logits = n_components + copy_input
+        self.mask_mix = nn.Conv2d(n_logits, n_logits, 1)
         with torch.no_grad():
-            self.mask_mix.weight.copy_(torch.eye(n_components)[:, :, None, None])
+            self.mask_mix.weight.copy_(torch.eye(n_logits)[:, :, None, None])
             self.mask_mix.bias.zero_()
 
-    def forward(self, hidden: Tensor | None, read: Tensor | None = None, *, static_only: bool = False) -> Rendered:
+    def forward(self, hidden: Tensor | None, read: Tensor | None = None, *, previous: Tensor | None = None,
+                static_only: bool = False) -> Rendered:
         """hidden (N, H), read (N, D) -> Rendered with K components.
 
+        With `copy_input`, `previous` (N, 3, S, S) is the input frame x_t and competes in the
+        mask softmax; without it the K components share the masks among themselves.
         `static_only` draws component 0 from `read` alone (for the memory cycle loss):
         `frame` is then its RGB, `components` (N, 1, 3, S, S), `masks` None.
         """
@@ -148,10 +170,19 @@ class DisentanglingRenderer(nn.Module):
         rgb = torch.tanh(out[:, :3]).view(n, k, 3, s, s)  # (N, K', 3, S, S)
         if static_only:
             return Rendered(rgb[:, 0], rgb, None)
-        logits = self.mask_mix(out[:, 3].view(n, k, s, s))  # (N, K, S, S)
-        masks = torch.softmax(logits / self.mask_temperature, dim=1)[:, :, None]  # (N, K, 1, S, S)
-        frame = (masks * rgb).sum(dim=1)  # (N, 3, S, S)
-        return Rendered(frame, rgb, masks)
+        logits = out[:, 3].view(n, k, s, s)  # (N, K, S, S)
+        if self.copy_input:
+            logits = self.mask_mix(torch.cat([logits, out[:, 4].view(n, k, s, s).sum(1, keepdim=True)], dim=1))
+            if previous is None:
+                logits = logits[:, :k]  # nothing to copy: the components share the masks
+        else:
+            logits = self.mask_mix(logits)
+        masks = torch.softmax(logits / self.mask_temperature, dim=1)[:, :, None]  # (N, K or K+1, 1, S, S)
+        frame = (masks[:, :k] * rgb).sum(dim=1)  # (N, 3, S, S)
+        if masks.shape[1] == k:
+            return Rendered(frame, rgb, masks)
+        copy = masks[:, k]  # (N, 1, S, S)
+        return Rendered(frame + copy * previous, rgb, masks[:, :k], copy)
 
     def _codes(self, hidden: Tensor | None, read: Tensor | None, static_only: bool) -> list[Tensor]:
         if static_only:

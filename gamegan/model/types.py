@@ -63,7 +63,8 @@ class Rollout:
     frames: Tensor  # (B, T-1, 3, H, W) predictions in [-1, 1]
     z: Tensor | None = None  # (B, T-1, Z) noise used at each step
     components: Tensor | None = None  # (B, T-1, K, 3, H, W) per-component RGB
-    masks: Tensor | None = None  # (B, T-1, K, 1, H, W) fine masks, sum to 1 over K
+    masks: Tensor | None = None  # (B, T-1, K, 1, H, W) fine masks, sum to 1 over K (with `copy`)
+    copy: Tensor | None = None  # (B, T-1, 1, H, W) share of each step's input frame kept (copy_input)
     alphas: Tensor | None = None  # (B, T-1, N, N) memory attention after each step
     hidden: Tensor | None = None  # (B, T-1, H_dim) engine hidden states
     final_state: SimState | None = None
