@@ -53,9 +53,10 @@ class ModelConfig:
     """K: number of rendered components (static from memory + dynamic ones)."""
     renderer_channels: int = 64
     """Rendering engine width at its finest (half-resolution) level; doubles per halving, up to 8x."""
-    copy_input: bool = False
-    """Let the renderer keep pixels of the input frame x_t through one more fine mask (not in
-    GameGAN): what does not change need not be redrawn, so a short CPU run learns the sprites."""
+    renderer_input: bool = False
+    """Let the renderer see the input frame x_t (not in GameGAN): it may keep x_t's pixels through
+    one more fine mask, and the dynamic components see a coarse feature map of it. What does
+    not change need not be redrawn and sprites move locally, so a short CPU run learns them."""
     mask_temperature: float = 0.1
     """Softmax temperature of the fine masks that blend components."""
     dynamic_code_dim: int = 128
@@ -229,7 +230,7 @@ def _preset_small() -> Config:
         model=ModelConfig(
             frame_size=64, z_dim=16, hidden_dim=384, embed_dim=64, encoder_channels=32,
             memory=True, memory_size=15, memory_dim=128, renderer="disentangling",
-            n_components=2, renderer_channels=16, disc_channels=32, copy_input=True,
+            n_components=2, renderer_channels=16, disc_channels=32, renderer_input=True,
         ),
         # A CPU budget buys a few thousand steps: keeping the input frame and weighting the
         # moving pixels are what let the sprites appear within them (see README, model card).

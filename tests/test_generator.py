@@ -48,8 +48,8 @@ VARIANTS = {
     "k2": dict(renderer="disentangling", n_components=2, memory=False),
     "k2+memory": dict(renderer="disentangling", n_components=2, memory=True),
     "k3+memory": dict(renderer="disentangling", n_components=3, memory=True),
-    "simple+copy": dict(renderer="simple", n_components=1, memory=False, copy_input=True),
-    "k2+memory+copy": dict(renderer="disentangling", n_components=2, memory=True, copy_input=True),
+    "simple+copy": dict(renderer="simple", n_components=1, memory=False, renderer_input=True),
+    "k2+memory+copy": dict(renderer="disentangling", n_components=2, memory=True, renderer_input=True),
 }
 
 
@@ -69,6 +69,15 @@ def test_copy_path_keeps_the_input_frame_where_its_mask_wins() -> None:
     out = model.rollout(frames, actions, warmup=frames.shape[1] - 1, z=z)
     assert torch.allclose(out.masks.sum(2), torch.ones(1))
     assert torch.allclose(out.frames, (out.masks * out.components).sum(2), atol=1e-5)
+
+
+def test_dynamic_components_see_the_input_frame_and_the_static_one_does_not() -> None:
+    model = make(**VARIANTS["k2+memory+copy"])
+    h, read = torch.randn(2, 32), torch.randn(2, 16)
+    a = model.renderer(h, read, previous=torch.rand(2, 3, 32, 32) * 2 - 1)
+    b = model.renderer(h, read, previous=torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert torch.equal(a.components[:, 0], b.components[:, 0])
+    assert not torch.allclose(a.components[:, 1], b.components[:, 1])
 
 
 @pytest.mark.parametrize("variant", ["simple+copy", "k2+memory+copy"])
@@ -99,7 +108,7 @@ def test_rollout_and_step_shapes(variant: str, size: int) -> None:
     # The frame is the mask-weighted sum of the components (and, copying, of each step's input:
     # real frames 0 and 1 under warm-up 2, then the predictions).
     drawn = (ro.masks * ro.components).sum(2)
-    if cfg.copy_input:
+    if cfg.renderer_input:
         torch.testing.assert_close(ro.masks.sum(dim=2) + ro.copy, torch.ones(2, 4, 1, size, size))
         inputs = torch.cat([frames[:, :2], ro.frames[:, 1:3]], dim=1)
         torch.testing.assert_close(ro.frames, drawn + ro.copy * inputs)

@@ -53,14 +53,14 @@ class Generator(nn.Module):
         if config.renderer == "simple":
             self.renderer: nn.Module = SimpleRenderer(
                 frame_size=config.frame_size, code_dim=h + (read_dim or 0), channels=config.renderer_channels,
-                copy_input=config.copy_input,
+                renderer_input=config.renderer_input,
             )
         else:
             self.renderer = DisentanglingRenderer(
                 frame_size=config.frame_size, hidden_dim=h, read_dim=read_dim, n_components=config.n_components,
                 code_dim=config.dynamic_code_dim, attribute_channels=config.attribute_channels,
                 channels=config.renderer_channels, mask_temperature=config.mask_temperature,
-                copy_input=config.copy_input,
+                renderer_input=config.renderer_input,
             )
         self.hard_memory = False
 
@@ -157,7 +157,7 @@ class Generator(nn.Module):
             z=z,
             components=torch.stack([drawn[t].components for t in range(n)], dim=1),  # (B, n, K, 3, S, S)
             masks=torch.stack([drawn[t].masks for t in range(n)], dim=1),  # (B, n, K, 1, S, S)
-            copy=torch.stack([drawn[t].copy for t in range(n)], dim=1) if self.config.copy_input else None,
+            copy=torch.stack([drawn[t].copy for t in range(n)], dim=1) if self.config.renderer_input else None,
             alphas=torch.stack([s.alpha for s in steps], dim=1) if self.memory is not None else None,
             hidden=torch.stack([s.h for s in steps], dim=1),  # (B, n, H)
             final_state=final,

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from gamegan.model.layers import ResUpBlock, SubPixelOut, act, conv3x3, pyramid
+from gamegan.model.layers import LEAK, ResUpBlock, SubPixelOut, act, conv3x3, pyramid
 
 ROUGH_MAX = 8
 """The coarsest map side: renderers start at the first pyramid size <= this (8 for 32/64 px)."""
@@ -49,12 +49,25 @@ def widths(n_levels: int, channels: int) -> list[int]:
     return [channels * min(2 ** (n_levels - 1 - i), 8) for i in range(n_levels)]
 
 
+def _downsampler(frame_size: int, size: int, channels: int, out_channels: int) -> nn.Sequential:
+    """Stride-2 convs from a frame (N, 3, S, S) down to (N, out_channels, size, size)."""
+    n_halvings = len(pyramid(frame_size, size)) - 1
+    layers: list[nn.Module] = []
+    c_in = 3
+    for i in range(n_halvings):
+        last = i == n_halvings - 1
+        c_out = out_channels if last else channels * 2**i
+        layers += [conv3x3(c_in, c_out, stride=2)] + ([] if last else [nn.LeakyReLU(LEAK)])
+        c_in = c_out
+    return nn.Sequential(*layers)
+
+
 class SimpleRenderer(nn.Module):
     """One decoder for the whole frame (K = 1); the code is h_t, or [h_t, m_t] with memory."""
 
-    def __init__(self, *, frame_size: int, code_dim: int, channels: int, copy_input: bool = False):
+    def __init__(self, *, frame_size: int, code_dim: int, channels: int, renderer_input: bool = False):
         super().__init__()
-        self.copy_input = copy_input
+        self.renderer_input = renderer_input
         self.sizes, self.frame_size = feature_levels(frame_size)  # e.g. [8, 16, 32], 64
         self.widths = widths(len(self.sizes), channels)
         r = self.sizes[0]
@@ -62,13 +75,13 @@ class SimpleRenderer(nn.Module):
         self.blocks = nn.ModuleList(
             ResUpBlock(c_in=c_in, c_out=c_out, modulated=False) for c_in, c_out in zip(self.widths, self.widths[1:])
         )
-        self.to_rgb = SubPixelOut(self.widths[-1], 4 if copy_input else 3)  # RGB (+ copy logit)
+        self.to_rgb = SubPixelOut(self.widths[-1], 4 if renderer_input else 3)  # RGB (+ copy logit)
 
     def forward(self, hidden: Tensor, read: Tensor | None = None, *, previous: Tensor | None = None,
                 static_only: bool = False) -> Rendered:
         """hidden (N, H), read (N, D) or None -> Rendered with K = 1.
 
-        With `copy_input`, `previous` (N, 3, S, S) is the input frame x_t, blended in by a
+        With `renderer_input`, `previous` (N, 3, S, S) is the input frame x_t, blended in by a
         sigmoid copy mask; without `previous` the drawn frame is returned as is.
         """
         if static_only:
@@ -80,7 +93,7 @@ class SimpleRenderer(nn.Module):
             x = block(x, size)  # (N, C_i, S_i, S_i)
         out = self.to_rgb(act(x), self.frame_size)  # (N, 3 or 4, S, S)
         drawn = torch.tanh(out[:, :3])  # (N, 3, S, S)
-        if previous is None or not self.copy_input:
+        if previous is None or not self.renderer_input:
             return Rendered(drawn, drawn[:, None], torch.ones_like(drawn[:, None, :1]))
         copy = torch.sigmoid(out[:, 3:4])  # (N, 1, S, S)
         return Rendered(drawn + copy * (previous - drawn), drawn[:, None], (1 - copy)[:, None], copy)
@@ -106,19 +119,22 @@ class DisentanglingRenderer(nn.Module):
     components 1..K-1 from K-1 codes split off a projection of h_t. Without memory all K
     codes come from that projection (there is nothing else to draw a static world from).
 
-    `copy_input` (not in GameGAN) adds the input frame x_t as one more competitor in the mask
-    softmax, its logit the sum of a fifth output channel over the components. Pixels that do
-    not change (walls, uneaten pellets) can then be kept instead of redrawn from a vector,
-    which leaves the components to learn what moves; on a CPU budget that is the difference
-    between a maze without sprites and a playable model.
+    `renderer_input` (not in GameGAN) shows the renderer the input frame x_t twice: as one more
+    competitor in the mask softmax (its logit the sum of a fifth output channel over the
+    components), so pixels that do not change (walls, uneaten pellets) can be kept instead of
+    redrawn from a vector; and as an A-channel feature map at the rough size, added to the
+    dynamic components' condition, so a sprite is drawn next to where it was instead of
+    from a position coded in h_t. On a CPU budget that is the difference between a maze
+    without sprites and a playable model. The static component never sees x_t: it stays
+    what memory holds (the cycle loss redraws it from memory alone).
     """
 
     def __init__(
         self, *, frame_size: int, hidden_dim: int, read_dim: int | None, n_components: int, code_dim: int,
-        attribute_channels: int, channels: int, mask_temperature: float, copy_input: bool = False,
+        attribute_channels: int, channels: int, mask_temperature: float, renderer_input: bool = False,
     ):
         super().__init__()
-        self.copy_input = copy_input
+        self.renderer_input = renderer_input
         if n_components < 2:
             raise ValueError(f"the disentangling renderer needs n_components >= 2, got {n_components}")
         self.n_components, self.has_static = n_components, read_dim is not None
@@ -131,7 +147,9 @@ class DisentanglingRenderer(nn.Module):
         code_dims = ([read_dim] if self.has_static else []) + [code_dim] * n_from_h
         self.to_rough = nn.ModuleList(nn.Linear(d, (1 + a) * r * r) for d in code_dims)
         self.types = nn.Parameter(torch.randn(n_components, a))  # v_k
-        cond = 2 * a
+        cond = 3 * a if renderer_input else 2 * a
+        if renderer_input:
+            self.see_input = _downsampler(frame_size, r, channels, a)
         self.stem = conv3x3(cond, self.widths[0])
         self.blocks = nn.ModuleList(
             ResUpBlock(c_in=c_in, c_out=c_out, modulated=True) for c_in, c_out in zip(self.widths, self.widths[1:])
@@ -140,9 +158,9 @@ class DisentanglingRenderer(nn.Module):
         self.mod_split = [2 * c for block in self.blocks for c in (block.c_in, block.c_out)]
         self.mod_hidden = conv3x3(cond, max(self.widths[0] // 2, cond))
         self.mod_out = nn.Conv2d(self.mod_hidden.out_channels, sum(self.mod_split), 1)
-        self.to_out = SubPixelOut(self.widths[-1], 5 if copy_input else 4)  # RGB + mask logit (+ copy logit)
+        self.to_out = SubPixelOut(self.widths[-1], 5 if renderer_input else 4)  # RGB + mask logit (+ copy logit)
         # 1x1 conv over the K (+1 copy) logits before the softmax; starts as the identity.
-        n_logits = n_components + copy_input
+        n_logits = n_components + renderer_input
         self.mask_mix = nn.Conv2d(n_logits, n_logits, 1)
         with torch.no_grad():
             self.mask_mix.weight.copy_(torch.eye(n_logits)[:, :, None, None])
@@ -152,7 +170,7 @@ class DisentanglingRenderer(nn.Module):
                 static_only: bool = False) -> Rendered:
         """hidden (N, H), read (N, D) -> Rendered with K components.
 
-        With `copy_input`, `previous` (N, 3, S, S) is the input frame x_t and competes in the
+        With `renderer_input`, `previous` (N, 3, S, S) is the input frame x_t and competes in the
         mask softmax; without it the K components share the masks among themselves.
         `static_only` draws component 0 from `read` alone (for the memory cycle loss):
         `frame` is then its RGB, `components` (N, 1, 3, S, S), `masks` None.
@@ -165,13 +183,15 @@ class DisentanglingRenderer(nn.Module):
         obj, attr = torch.sigmoid(rough[:, :1]), rough[:, 1:]  # (N*K', 1, r, r), (N*K', A, r, r)
         types = self.types[:k].expand(n, k, -1).reshape(n * k, -1)[:, :, None, None]  # (N*K', A, 1, 1)
         cond = torch.cat([obj * attr, obj * types], dim=1)  # (N*K', 2A, r, r)
+        if self.renderer_input:
+            cond = torch.cat([cond, self._input_features(previous, n, k, cond)], dim=1)  # (N*K', 3A, r, r)
         out = self._decode(cond)  # (N*K', 4, S, S)
         s = out.shape[-1]
         rgb = torch.tanh(out[:, :3]).view(n, k, 3, s, s)  # (N, K', 3, S, S)
         if static_only:
             return Rendered(rgb[:, 0], rgb, None)
         logits = out[:, 3].view(n, k, s, s)  # (N, K, S, S)
-        if self.copy_input:
+        if self.renderer_input:
             logits = self.mask_mix(torch.cat([logits, out[:, 4].view(n, k, s, s).sum(1, keepdim=True)], dim=1))
             if previous is None:
                 logits = logits[:, :k]  # nothing to copy: the components share the masks
@@ -195,6 +215,17 @@ class DisentanglingRenderer(nn.Module):
                 raise ValueError("this renderer draws component 0 from the memory read; pass `read`")
             return [read] + from_h
         return from_h
+
+    def _input_features(self, previous: Tensor | None, n: int, k: int, like: Tensor) -> Tensor:
+        """x_t's feature map for each dynamic component, zeros for the static one (and for
+        all without an input frame): (N*K', A, r, r), component-minor like the condition."""
+        a, r = self.types.shape[1], self.sizes[0]
+        features = like.new_zeros(n, k, a, r, r)
+        dynamic = 1 if self.has_static else 0
+        if previous is not None and k > dynamic:
+            seen = self.see_input(previous)  # (N, A, r, r)
+            features[:, dynamic:] = seen[:, None]
+        return features.flatten(0, 1)
 
     def _decode(self, cond: Tensor) -> Tensor:
         """(M, 2A, r, r) condition -> (M, 4, S, S) RGB + mask logit pre-activations."""
