@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from gamegan.model.layers import LEAK, ResUpBlock, SubPixelOut, act, conv3x3, pyramid
+from gamegan.model.layers import ResUpBlock, SubPixelOut, act, conv3x3, pyramid
 
 ROUGH_MAX = 8
 """The coarsest map side: renderers start at the first pyramid size <= this (8 for 32/64 px)."""
@@ -49,17 +49,27 @@ def widths(n_levels: int, channels: int) -> list[int]:
     return [channels * min(2 ** (n_levels - 1 - i), 8) for i in range(n_levels)]
 
 
-def _downsampler(frame_size: int, size: int, channels: int, out_channels: int) -> nn.Sequential:
-    """Stride-2 convs from a frame (N, 3, S, S) down to (N, out_channels, size, size)."""
-    n_halvings = len(pyramid(frame_size, size)) - 1
-    layers: list[nn.Module] = []
-    c_in = 3
-    for i in range(n_halvings):
-        last = i == n_halvings - 1
-        c_out = out_channels if last else channels * 2**i
-        layers += [conv3x3(c_in, c_out, stride=2)] + ([] if last else [nn.LeakyReLU(LEAK)])
-        c_in = c_out
-    return nn.Sequential(*layers)
+class InputFeatures(nn.Module):
+    """x_t (N, 3, S, S) -> feature maps at the decoder's sizes, coarse to fine.
+
+    Stride-2 convs from the frame down to the rough size; the map at each decoder size has
+    that level's width (`channels[i]`), so it can be added to the decoder's features there.
+    """
+
+    def __init__(self, channels: list[int]):
+        super().__init__()
+        c_in, convs = 3, []
+        for c_out in reversed(channels):  # fine to coarse: S/2, S/4, ..., r
+            convs.append(conv3x3(c_in, c_out, stride=2))
+            c_in = c_out
+        self.convs = nn.ModuleList(convs)
+
+    def forward(self, frame: Tensor) -> list[Tensor]:
+        maps, x = [], frame
+        for i, conv in enumerate(self.convs):
+            x = conv(x if i == 0 else act(x))
+            maps.append(x)
+        return maps[::-1]
 
 
 class SimpleRenderer(nn.Module):
@@ -122,8 +132,9 @@ class DisentanglingRenderer(nn.Module):
     `renderer_input` (not in GameGAN) shows the renderer the input frame x_t twice: as one more
     competitor in the mask softmax (its logit the sum of a fifth output channel over the
     components), so pixels that do not change (walls, uneaten pellets) can be kept instead of
-    redrawn from a vector; and as an A-channel feature map at the rough size, added to the
-    dynamic components' condition, so a sprite is drawn next to where it was instead of
+    redrawn from a vector; and as feature maps at every decoder size (`InputFeatures`: the
+    rough one joins the dynamic components' condition, finer ones add to their decoder
+    features, like a U-Net's skips), so a sprite is drawn next to where it was instead of
     from a position coded in h_t. On a CPU budget that is the difference between a maze
     without sprites and a playable model. The static component never sees x_t: it stays
     what memory holds (the cycle loss redraws it from memory alone).
@@ -149,7 +160,8 @@ class DisentanglingRenderer(nn.Module):
         self.types = nn.Parameter(torch.randn(n_components, a))  # v_k
         cond = 3 * a if renderer_input else 2 * a
         if renderer_input:
-            self.see_input = _downsampler(frame_size, r, channels, a)
+            # The rough level joins the condition (A channels); finer ones add to the decoder.
+            self.see_input = InputFeatures([a] + self.widths[1:])
         self.stem = conv3x3(cond, self.widths[0])
         self.blocks = nn.ModuleList(
             ResUpBlock(c_in=c_in, c_out=c_out, modulated=True) for c_in, c_out in zip(self.widths, self.widths[1:])
@@ -183,9 +195,10 @@ class DisentanglingRenderer(nn.Module):
         obj, attr = torch.sigmoid(rough[:, :1]), rough[:, 1:]  # (N*K', 1, r, r), (N*K', A, r, r)
         types = self.types[:k].expand(n, k, -1).reshape(n * k, -1)[:, :, None, None]  # (N*K', A, 1, 1)
         cond = torch.cat([obj * attr, obj * types], dim=1)  # (N*K', 2A, r, r)
-        if self.renderer_input:
-            cond = torch.cat([cond, self._input_features(previous, n, k, cond)], dim=1)  # (N*K', 3A, r, r)
-        out = self._decode(cond)  # (N*K', 4, S, S)
+        seen = self._input_features(previous, n, k, cond) if self.renderer_input else None
+        if seen is not None:
+            cond = torch.cat([cond, seen[0]], dim=1)  # (N*K', 3A, r, r)
+        out = self._decode(cond, None if seen is None else seen[1:])  # (N*K', 4 or 5, S, S)
         s = out.shape[-1]
         rgb = torch.tanh(out[:, :3]).view(n, k, 3, s, s)  # (N, K', 3, S, S)
         if static_only:
@@ -216,21 +229,26 @@ class DisentanglingRenderer(nn.Module):
             return [read] + from_h
         return from_h
 
-    def _input_features(self, previous: Tensor | None, n: int, k: int, like: Tensor) -> Tensor:
-        """x_t's feature map for each dynamic component, zeros for the static one (and for
-        all without an input frame): (N*K', A, r, r), component-minor like the condition."""
-        a, r = self.types.shape[1], self.sizes[0]
-        features = like.new_zeros(n, k, a, r, r)
+    def _input_features(self, previous: Tensor | None, n: int, k: int, like: Tensor) -> list[Tensor]:
+        """x_t's feature maps at every decoder size for each dynamic component, zeros for the
+        static one (and for all without an input frame): (N*K', C_i, s_i, s_i), coarse to fine."""
+        maps = self.see_input(previous) if previous is not None else None
         dynamic = 1 if self.has_static else 0
-        if previous is not None and k > dynamic:
-            seen = self.see_input(previous)  # (N, A, r, r)
-            features[:, dynamic:] = seen[:, None]
-        return features.flatten(0, 1)
+        out = []
+        for level, (c, s) in enumerate(zip([self.types.shape[1]] + self.widths[1:], self.sizes)):
+            full = like.new_zeros(n, k, c, s, s)
+            if maps is not None and k > dynamic:
+                full[:, dynamic:] = maps[level][:, None]
+            out.append(full.flatten(0, 1))
+        return out
 
-    def _decode(self, cond: Tensor) -> Tensor:
-        """(M, 2A, r, r) condition -> (M, 4, S, S) RGB + mask logit pre-activations."""
+    def _decode(self, cond: Tensor, skips: list[Tensor] | None = None) -> Tensor:
+        """(M, 2A or 3A, r, r) condition -> (M, 4 or 5, S, S) RGB + logit pre-activations;
+        `skips[i]` is added after block i (the input frame's features at that size)."""
         mods = self.mod_out(act(self.mod_hidden(cond))).split(self.mod_split, dim=1)  # 2 per block
         x = self.stem(cond)  # (M, C0, r, r)
         for i, (block, size) in enumerate(zip(self.blocks, self.sizes[1:])):
             x = block(x, size, mods[2 * i], mods[2 * i + 1])  # (M, C_i, S_i, S_i)
+            if skips is not None:
+                x = x + skips[i]
         return self.to_out(act(x), self.frame_size)
