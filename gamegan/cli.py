@@ -226,7 +226,8 @@ def bench_train(
 
 @app.command()
 def play(
-    run: Optional[Path] = typer.Argument(None, help="Run directory (latest checkpoint) or a .safetensors checkpoint."),
+    run: Optional[Path] = typer.Argument(None, help="Run directory (latest checkpoint) or a .safetensors checkpoint "
+                                                    "(default: the Pac-Man model shipped with the package)."),
     data: Optional[Path] = typer.Option(None, help="Start frames from this dataset (default: the real game engine)."),
     real: bool = typer.Option(False, "--real", help="Play the real game in the same client."),
     scale: Optional[int] = typer.Option(None, help="Window upscale factor (default: frame ~512 px)."),
@@ -289,6 +290,21 @@ def eval_(
     for metric, reason in figures.get("skipped", {}).items():
         console.print(f"skipped {metric}: {reason}")
     console.print(f"wrote {out_dir / 'report.md'}, {out_dir / 'metrics.json'} and plots")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run directory (latest checkpoint) or a .safetensors checkpoint."),
+    out: Path = typer.Option(..., "--out", help="Weights file to write (.safetensors); NAME.config.json goes beside it."),
+    dtype: str = typer.Option("fp16", help="fp16 | bf16 | fp32."),
+) -> None:
+    """Write a checkpoint's weights alone (fp16 by default) for sharing: `gamegan play OUT` plays it."""
+    from gamegan.shipped import config_path, export_model
+
+    with user_errors():
+        path = export_model(run, out, dtype)
+    size = path.stat().st_size / 2**20
+    console.print(f"wrote {path} ({size:.1f} MiB) and {config_path(path)}")
 
 
 @app.command()

@@ -10,7 +10,6 @@ Everything it makes goes under one folder and is reused on the next run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +17,7 @@ from rich.console import Console
 from gamegan.checkpoint import latest_checkpoint
 from gamegan.config import apply_overrides, preset
 from gamegan.progress import episode_progress
+from gamegan.shipped import shipped_model
 from gamegan.train import train
 from play.headless import parse_keys, summary_line
 from play.launch import open_session, play
@@ -26,7 +26,6 @@ from recorder.dataset import list_shards
 from recorder.game import GameConfig
 from recorder.record import RecordConfig, record
 
-SHIPPED_MODEL = "pacman-small.safetensors"
 DEMO_KEYS = "LLLLLLUUUURRRRRRRRDDDDDDLLLLNNNNUUUURRRR"
 """A headless walk that turns through every direction and pauses (N) once."""
 
@@ -41,12 +40,6 @@ class DemoConfig:
     """Wall-clock budget for training `tiny` when no model ships."""
     seed: int = 0
     """Seed of the recording and of the start frames."""
-
-
-def shipped_model() -> Path | None:
-    """The model packaged under gamegan/assets, if one ships."""
-    asset = resources.files("gamegan").joinpath("assets").joinpath(SHIPPED_MODEL)
-    return Path(str(asset)) if asset.is_file() else None
 
 
 def _train_fallback(out: Path, cfg: DemoConfig, console: Console) -> Path:

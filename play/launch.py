@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gamegan.checkpoint import read_config, resolve_checkpoint
 from gamegan.errors import UsageError
+from gamegan.shipped import shipped_model
 from play.loading import fallback_game_config, game_config_of, load_simulator, torch_threads
 from play.headless import parse_keys, run_headless
 from play.session import VIEWS, DataStarts, GameStarts, RealGameSession, Session, SimSession
@@ -16,7 +17,8 @@ from recorder.dataset import open_dataset
 from recorder.display import has_display
 from recorder.game import GameConfig
 
-NO_MODEL = "no shipped model yet; pass a run directory or checkpoint (or --real to play the real game)"
+NO_MODEL = ("this install has no shipped model (gamegan/assets/pacman-small.safetensors is missing); "
+            "pass a run directory or checkpoint (or --real to play the real game)")
 
 
 def open_session(path: Path | str | None, data: Path | str | None = None, real: bool = False, device: str = "cpu",
@@ -39,6 +41,7 @@ def open_session(path: Path | str | None, data: Path | str | None = None, real: 
         else:
             game = GameConfig()
         return RealGameSession(game, seed=seed)
+    path = path if path is not None else shipped_model()
     if path is None:
         raise UsageError(NO_MODEL)
     dev = resolve_device(device)
@@ -53,7 +56,8 @@ def play(path_or_none: Path | str | None, data: Path | str | None = None, real: 
          scale: int | None = None, fps: float = 10.0, headless: bool = False, keys: str | None = None,
          gif: Path | str | None = None, device: str = "cpu", *, seed: int = 0, view: str = "output",
          side_by_side: bool = False, gif_dir: Path | str = ".") -> dict | None:
-    """Play a run or checkpoint (or `real` the real game) in a window, or `headless` with `keys`.
+    """Play a run or checkpoint (None: the shipped model; `real`: the real game) in a window,
+    or `headless` with `keys`.
 
     Headless returns the summary of `run_headless` (and writes `gif` if given); the window
     returns None when closed (GIFs recorded with G go to `gif_dir`). Raises UsageError for
@@ -79,7 +83,7 @@ def play(path_or_none: Path | str | None, data: Path | str | None = None, real: 
     elif not has_display():
         raise UsageError("no display to open a window on (DISPLAY/WAYLAND_DISPLAY unset): "
                          "use --headless --keys SEQUENCE --gif OUT.gif")
-    if path_or_none is None and not real:
+    if path_or_none is None and not real and shipped_model() is None:
         raise UsageError(NO_MODEL)
     with torch_threads(None):
         session = open_session(path_or_none, data, real, device, seed)

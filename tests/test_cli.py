@@ -87,3 +87,11 @@ def test_demo_without_a_display_trains_plays_headless_and_reuses_its_model(tmp_p
     assert (tmp_path / "run" / "checkpoints").is_dir()
     demo.run_demo(tmp_path, console, cfg, window=False)
     assert "reusing the model" in console.export_text()
+
+
+def test_export_writes_a_shareable_model_that_plays(tiny_run, tmp_path):
+    out = tmp_path / "mine.safetensors"
+    text = invoke("export", tiny_run, "--out", out)
+    assert "mine.config.json" in text and (tmp_path / "mine.config.json").is_file()
+    invoke("play", out, "--headless", "--keys", "LR", "--gif", tmp_path / "p.gif")
+    assert len(read_gif_frames(tmp_path / "p.gif")) >= 2

@@ -338,6 +338,7 @@ def test_play_bad_checkpoints_are_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_play_usage_errors(plain_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("play.launch.shipped_model", lambda: None)  # an install without the asset
     with pytest.raises(UsageError) as err:
         play(None, headless=True, keys="N")
     assert "no shipped model" in _one_line(err)
