@@ -86,21 +86,29 @@ class SimpleRenderer(nn.Module):
             ResUpBlock(c_in=c_in, c_out=c_out, modulated=False) for c_in, c_out in zip(self.widths, self.widths[1:])
         )
         self.to_rgb = SubPixelOut(self.widths[-1], 4 if renderer_input else 3)  # RGB (+ copy logit)
+        if renderer_input:
+            self.see_input = InputFeatures(self.widths)  # added to the decoder at every size
 
     def forward(self, hidden: Tensor, read: Tensor | None = None, *, previous: Tensor | None = None,
                 static_only: bool = False) -> Rendered:
         """hidden (N, H), read (N, D) or None -> Rendered with K = 1.
 
-        With `renderer_input`, `previous` (N, 3, S, S) is the input frame x_t, blended in by a
-        sigmoid copy mask; without `previous` the drawn frame is returned as is.
+        With `renderer_input`, `previous` (N, 3, S, S) is the input frame x_t: its features
+        join the decoder at every size and a sigmoid copy mask blends it in; without
+        `previous` the frame is drawn from the code alone.
         """
         if static_only:
             raise ValueError("the simple renderer has no static component")
         code = hidden if read is None else torch.cat([hidden, read], dim=-1)  # (N, code_dim)
         r = self.sizes[0]
         x = self.proj(code).view(-1, self.widths[0], r, r)  # (N, C0, r, r)
-        for block, size in zip(self.blocks, self.sizes[1:]):
+        seen = self.see_input(previous) if self.renderer_input and previous is not None else None
+        if seen is not None:
+            x = x + seen[0]
+        for i, (block, size) in enumerate(zip(self.blocks, self.sizes[1:])):
             x = block(x, size)  # (N, C_i, S_i, S_i)
+            if seen is not None:
+                x = x + seen[i + 1]
         out = self.to_rgb(act(x), self.frame_size)  # (N, 3 or 4, S, S)
         drawn = torch.tanh(out[:, :3])  # (N, 3, S, S)
         if previous is None or not self.renderer_input:
