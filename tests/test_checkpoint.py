@@ -50,6 +50,18 @@ def test_no_temp_files_remain(tmp_path):
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]
 
 
+def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path, 1, _model(), preset("tiny"), {"step": 1})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.with_name("step_0000001.state.pt").stat().st_mode & 0o777 == 0o644
+
+
 def test_other_model_config_is_a_clear_error(tmp_path):
     save_weights(tmp_path / "w.safetensors", _model(4), preset("tiny"), 1)
     with pytest.raises(CheckpointError, match="different model config"):
