@@ -55,8 +55,8 @@ class ModelConfig:
     """Rendering engine width at its finest (half-resolution) level; doubles per halving, up to 8x."""
     renderer_input: bool = False
     """Let the renderer see the input frame x_t (not in GameGAN): it may keep x_t's pixels through
-    one more fine mask, and the dynamic components see a coarse feature map of it. What does
-    not change need not be redrawn and sprites move locally, so a short CPU run learns them."""
+    one more fine mask, and the dynamic components get x_t's feature maps at every decoder size.
+    What does not change need not be redrawn and sprites move locally, so a short CPU run learns them."""
     mask_temperature: float = 0.1
     """Softmax temperature of the fine masks that blend components."""
     dynamic_code_dim: int = 128

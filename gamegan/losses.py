@@ -104,6 +104,7 @@ def pixel_recon(fake: Tensor, real: Tensor, motion_weight: float = 0.0) -> Tenso
         error = error * (1 + motion_weight * motion_map(real.float()))
     return error.flatten(2).sum(-1).mean()
 
+
 def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: Batch, rollout: Rollout,
                    cfg: LossConfig) -> tuple[Tensor, dict[str, float]]:
     """All generator terms for one rollout over `batch`.

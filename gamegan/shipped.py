@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from gamegan.checkpoint import load_model, resolve_checkpoint, save_weights
+from gamegan.checkpoint import load_model, save_weights
 from gamegan.errors import UsageError
 
 SHIPPED_NAME = "pacman-small"
@@ -45,7 +45,7 @@ def export_model(source: Path, out: Path, dtype: str = "fp16") -> Path:
     out = Path(out)
     if out.suffix != ".safetensors":
         raise UsageError(f"{out}: the exported file must end in .safetensors")
-    model, config, step = load_model(resolve_checkpoint(Path(source)))
+    model, config, step = load_model(Path(source))
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(out, model, config, step, dtype=EXPORT_DTYPES[dtype])
     config.save(config_path(out))

@@ -83,8 +83,10 @@ def play(path_or_none: Path | str | None, data: Path | str | None = None, real: 
     elif not has_display():
         raise UsageError("no display to open a window on (DISPLAY/WAYLAND_DISPLAY unset): "
                          "use --headless --keys SEQUENCE --gif OUT.gif")
-    if path_or_none is None and not real and shipped_model() is None:
-        raise UsageError(NO_MODEL)
+    if path_or_none is None and not real:
+        path_or_none = shipped_model()
+        if path_or_none is None:
+            raise UsageError(NO_MODEL)
     with torch_threads(None):
         session = open_session(path_or_none, data, real, device, seed)
         if headless:

@@ -213,14 +213,15 @@ class DisentanglingRenderer(nn.Module):
             return Rendered(rgb[:, 0], rgb, None)
         logits = out[:, 3].view(n, k, s, s)  # (N, K, S, S)
         if self.renderer_input:
-            logits = self.mask_mix(torch.cat([logits, out[:, 4].view(n, k, s, s).sum(1, keepdim=True)], dim=1))
-            if previous is None:
-                logits = logits[:, :k]  # nothing to copy: the components share the masks
+            copy_logit = out[:, 4].view(n, k, s, s).sum(1, keepdim=True)  # (N, 1, S, S)
+            logits = self.mask_mix(torch.cat([logits, copy_logit], dim=1))
         else:
             logits = self.mask_mix(logits)
-        masks = torch.softmax(logits / self.mask_temperature, dim=1)[:, :, None]  # (N, K or K+1, 1, S, S)
+        copying = self.renderer_input and previous is not None
+        # Without an input frame there is nothing to copy: the components share the masks.
+        masks = torch.softmax(logits[:, : k + copying] / self.mask_temperature, dim=1)[:, :, None]
         frame = (masks[:, :k] * rgb).sum(dim=1)  # (N, 3, S, S)
-        if masks.shape[1] == k:
+        if not copying:
             return Rendered(frame, rgb, masks)
         copy = masks[:, k]  # (N, 1, S, S)
         return Rendered(frame + copy * previous, rgb, masks[:, :k], copy)

@@ -64,7 +64,7 @@ class Rollout:
     z: Tensor | None = None  # (B, T-1, Z) noise used at each step
     components: Tensor | None = None  # (B, T-1, K, 3, H, W) per-component RGB
     masks: Tensor | None = None  # (B, T-1, K, 1, H, W) fine masks, sum to 1 over K (with `copy`)
-    copy: Tensor | None = None  # (B, T-1, 1, H, W) share of each step's input frame kept (copy_input)
+    copy: Tensor | None = None  # (B, T-1, 1, H, W) share of each step's input frame kept (renderer_input)
     alphas: Tensor | None = None  # (B, T-1, N, N) memory attention after each step
     hidden: Tensor | None = None  # (B, T-1, H_dim) engine hidden states
     final_state: SimState | None = None
