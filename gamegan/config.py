@@ -98,6 +98,10 @@ class LossConfig:
     recon_motion: float = 0.0
     """Extra reconstruction weight on pixels that change between consecutive real frames
     (dilated by one pixel): small moving sprites then count (0 = GameGAN's plain MSE)."""
+    recon_motion_fake: bool = False
+    """Give the `recon_motion` weight also to pixels the prediction changed from the real frame
+    before. Without it a sprite erased where it should have stayed (Pac-Man bumping into a
+    wall, NOOP) costs a tenth of one that fails to move, and the model learns to drop him."""
     cycle: float = 0.05
     """Memory cycle loss (engine, memory and encoder only)."""
     mask_l1: float = 7.5e-5
@@ -234,7 +238,7 @@ def _preset_small() -> Config:
         ),
         # A CPU budget buys a few thousand steps: keeping the input frame and weighting the
         # moving pixels are what let the sprites appear within them (see README, model card).
-        loss=LossConfig(recon_motion=10.0),
+        loss=LossConfig(recon_motion=10.0, recon_motion_fake=True),
         train=TrainConfig(steps=20_000, batch_size=8, seq_len=12, warmup_start=6,
                           warmup_floor=2, warmup_decay_steps=8_000),
     )

@@ -85,23 +85,34 @@ def _finish(prefix: str, terms: dict[str, Tensor], weights: dict[str, float]) ->
 
 # --- generator ------------------------------------------------------------------------------
 
-def motion_map(real: Tensor, threshold: float = 0.1) -> Tensor:
+def motion_map(real: Tensor, fake: Tensor | None = None, threshold: float = 0.1) -> Tensor:
     """Pixels of each next real frame that differ from the frame before, grown by one pixel:
-    real (B, T, 3, S, S) -> (B, T-1, 1, S, S) of 0/1. This is where the sprites were and went."""
-    changed = (real[:, 1:] - real[:, :-1]).abs().amax(dim=2, keepdim=True) > threshold  # (B, T-1, 1, S, S)
+    real (B, T, 3, S, S) -> (B, T-1, 1, S, S) of 0/1. This is where the sprites were and went.
+
+    With `fake` (B, T-1, 3, S, S), pixels where the prediction differs from the real frame
+    before are marked too: a sprite the model erased or smeared where the real one held still
+    (Pac-Man bumping into a wall) then weighs as much as one that moved. The map carries no
+    gradient either way.
+    """
+    prev = real[:, :-1]
+    changed = (real[:, 1:] - prev).abs().amax(dim=2, keepdim=True) > threshold  # (B, T-1, 1, S, S)
+    if fake is not None:
+        changed |= (fake.detach() - prev).abs().amax(dim=2, keepdim=True) > threshold
     grown = F.max_pool2d(changed.flatten(0, 1).float(), kernel_size=3, stride=1, padding=1)
     return grown.unflatten(0, changed.shape[:2])
 
 
-def pixel_recon(fake: Tensor, real: Tensor, motion_weight: float = 0.0) -> Tensor:
+def pixel_recon(fake: Tensor, real: Tensor, motion_weight: float = 0.0, motion_fake: bool = False) -> Tensor:
     """Squared error summed over a frame's pixels, averaged over frames (see module doc).
 
     With `motion_weight` > 0, pixels in `motion_map(real)` count 1 + motion_weight times: a
     3x3 sprite is a fraction of a percent of a 64x64 frame, so plain MSE barely sees it.
+    `motion_fake` adds the pixels the prediction changed to that map (`motion_map(real, fake)`).
     """
     error = (fake.float() - real[:, 1:].float()).pow(2)  # (B, T-1, 3, S, S)
     if motion_weight > 0:
-        error = error * (1 + motion_weight * motion_map(real.float()))
+        moved = motion_map(real.float(), fake.float() if motion_fake else None)
+        error = error * (1 + motion_weight * moved)
     return error.flatten(2).sum(-1).mean()
 
 
@@ -130,7 +141,7 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
         "feat_match": torch.stack([
             F.l1_loss(f[:, 1:].float(), r.float()) for f, r in zip(out.features, real_features)
         ]).mean(),
-        "recon": pixel_recon(fake, real, cfg.recon_motion),
+        "recon": pixel_recon(fake, real, cfg.recon_motion, cfg.recon_motion_fake),
     }
     weights = {"adv_frame": cfg.adv, "adv_action": cfg.adv, "adv_temporal": cfg.adv, "action": cfg.action,
                "feat_match": cfg.feat_match, "recon": cfg.recon}

@@ -103,6 +103,18 @@ def test_pixel_recon_weights_moving_pixels() -> None:
     assert pixel_recon(fake, real, motion_weight=10.0) == 33.0
 
 
+def test_motion_map_with_fake_marks_what_the_prediction_erased() -> None:
+    real = torch.zeros(1, 2, 3, 8, 8)
+    real[0, :, 0, 2, 2] = 1.0  # a sprite pixel that holds still (Pac-Man against a wall)
+    fake = real[:, 1:].clone()
+    fake[0, 0, 0, 2, 2] = 0.0  # the prediction erased it
+    assert motion_map(real).sum() == 0  # nothing moved in the real frames
+    marked = motion_map(real, fake)
+    assert marked[0, 0, 0].sum() == 9 and marked[0, 0, 0, 1:4, 1:4].all()
+    assert pixel_recon(fake, real, motion_weight=10.0) == 1.0  # the real-only map ignores it
+    assert pixel_recon(fake, real, motion_weight=10.0, motion_fake=True) == 11.0
+
+
 def test_hinge_terms_vanish_when_separated_and_have_the_right_signs() -> None:
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-1.0, -2.5])
     assert hinge_real(real) + hinge_fake(fake) == 0  # perfectly separated: nothing to learn
