@@ -1,0 +1,170 @@
+"""Does Pac-Man follow the keys? A learned simulator and the real game, driven by the same keys.
+
+This measures the first thing a person notices in `gamegan play`. A session starts from the
+game engine exactly as play does; a keyboard-like player then holds directions for a few steps
+at a time, sometimes into a wall and sometimes none, and both the simulator and the real game
+take each key. After every step Pac-Man's cell is read from the simulator's frame (by palette,
+`gamegan.sprites`) and compared with the real game's cell.
+
+Steps are scored by what the key did in the real game: `move` (Pac-Man changed cell), `bump`
+(a direction into a wall: he stays) and `noop` (no key), and by horizon (steps since the
+start). `match` is the fraction of steps where the simulator shows Pac-Man in the real cell;
+`lost` the fraction where it shows no Pac-Man at all. The real game ends when a ghost catches
+Pac-Man; the episode's scoring stops there (the simulator never ends).
+
+    report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from gamegan.sprites import LOST, CellGeometry, PaletteReader, state_view
+from recorder.agents import RandomAgent
+from recorder.game import Game
+from recorder.game.palette import PALETTE
+
+KINDS: tuple[str, ...] = ("move", "bump", "noop")
+HORIZONS: tuple[tuple[int, int], ...] = ((1, 5), (6, 10), (11, 20), (21, 40), (41, 80), (81, 160))
+"""Inclusive step ranges the report groups by; steps past the last range are not grouped."""
+
+
+class FollowSession(Protocol):
+    """What `follow_episode` drives: a session whose `step` also steps the real game `start.game`."""
+
+    start: object  # has `.game`: the real game at the last start frame (play.session.Start)
+
+    def step(self, action: int) -> np.ndarray: ...
+
+
+@dataclass
+class Tally:
+    """Steps counted, and how many showed Pac-Man in the real cell / nowhere."""
+
+    n: int = 0
+    match: int = 0
+    lost: int = 0
+
+    def add(self, match: bool, lost: bool) -> None:
+        self.n += 1
+        self.match += int(match)
+        self.lost += int(lost)
+
+    def rates(self) -> dict:
+        n = max(self.n, 1)
+        return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3)}
+
+
+@dataclass
+class FollowReport:
+    """Per-kind and per-horizon tallies, and steps until the first miss in each episode."""
+
+    by_kind: dict[str, Tally] = field(default_factory=lambda: {k: Tally() for k in KINDS})
+    by_horizon: dict[str, Tally] = field(default_factory=lambda: {f"{a}-{b}": Tally() for a, b in HORIZONS})
+    first_miss: list[int] = field(default_factory=list)  # step of the first miss; censored at the episode length
+    episodes: int = 0
+
+    def add(self, t: int, kind: str, match: bool, lost: bool) -> None:
+        self.by_kind[kind].add(match, lost)
+        for a, b in HORIZONS:
+            if a <= t <= b:
+                self.by_horizon[f"{a}-{b}"].add(match, lost)
+
+    @property
+    def overall(self) -> Tally:
+        total = Tally()
+        for tally in self.by_kind.values():
+            total.n, total.match, total.lost = total.n + tally.n, total.match + tally.match, total.lost + tally.lost
+        return total
+
+    def summary(self) -> dict:
+        """JSON-ready figures: rates per kind and horizon, and the median first miss."""
+        return {
+            "episodes": self.episodes,
+            "overall": self.overall.rates(),
+            "by_kind": {k: t.rates() for k, t in self.by_kind.items()},
+            "by_horizon": {k: t.rates() for k, t in self.by_horizon.items() if t.n},
+            "first_miss_median": float(np.median(self.first_miss)) if self.first_miss else None,
+        }
+
+
+def keyboard_player(seed: int) -> RandomAgent:
+    """Keys as a person presses them: a direction held 2-8 steps, often one that is blocked
+    (40 % of choices are any direction), and no key 10 % of the time."""
+    return RandomAgent(min_hold=2, max_hold=8, noop_prob=0.1, open_prob=0.6, seed=seed)
+
+
+def follow_episode(session: FollowSession, reader: PaletteReader, report: FollowReport, steps: int,
+                   seed: int) -> None:
+    """Drive one session for up to `steps` keys and add every step to `report`."""
+    game: Game = session.start.game
+    if game is None:
+        raise ValueError("the session has no real game to compare with (start frames from a recording?)")
+    player = keyboard_player(seed)
+    player.reset(game, np.random.default_rng([seed, 1]))
+    first_miss, scored = None, 0
+    for t in range(1, steps + 1):
+        if game.done:
+            break
+        scored = t
+        before = game.state.pacman.copy()
+        action = player.act(game)
+        frame = session.step(action)
+        state = game.state
+        real = state_view(reader.geometry, _pacman_arrays(state))["pacman"][0]
+        seen = reader.read(frame[None]).pacman[0]
+        kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
+        match = bool((seen == real).all())
+        report.add(t, kind, match, lost=bool(seen[0] == LOST))
+        if not match and first_miss is None:
+            first_miss = t
+    report.first_miss.append(first_miss if first_miss is not None else scored)
+    report.episodes += 1
+
+
+def follow_keys(model: str | Path | None = None, episodes: int = 20, steps: int = 60, seed: int = 0,
+                device: str = "cpu") -> FollowReport:
+    """Play `episodes` sessions of `model` (default: the shipped one) from engine starts, seeds
+    `seed`, `seed + 1`, ..., each for up to `steps` keys; see the module docstring."""
+    from play.launch import open_session
+
+    report = FollowReport()
+    reader = None
+    for i in range(episodes):
+        session = open_session(model, seed=seed + i, device=device)
+        if reader is None:
+            reader = palette_reader(session.start.game)
+        follow_episode(session, reader, report, steps, seed + i)
+    return report
+
+
+def palette_reader(game: Game) -> PaletteReader:
+    """A reader for frames of `game`'s configuration (the recorder's palette)."""
+    return PaletteReader(PALETTE, CellGeometry.from_game(game.config.to_dict()))
+
+
+def _pacman_arrays(state) -> dict[str, np.ndarray]:
+    arrays = {"pacman": state.pacman[None]}
+    if state.view_origin is not None:
+        arrays["view_origin"] = state.view_origin[None]
+    return arrays
+
+
+def format_report(summary: dict) -> str:
+    """A plain-text table of a `FollowReport.summary()`."""
+    lines = [f"{'steps':<10}{'n':>6}{'match':>8}{'lost':>8}"]
+    for group in ("by_kind", "by_horizon"):
+        for name, r in summary[group].items():
+            lines.append(f"{name:<10}{r['n']:>6}{r['match']:>8.1%}{r['lost']:>8.1%}")
+    o = summary["overall"]
+    lines.append(f"{'all':<10}{o['n']:>6}{o['match']:>8.1%}{o['lost']:>8.1%}")
+    lines.append(f"median step of the first miss: {summary['first_miss_median']}")
+    return "\n".join(lines)
+
+
+__all__ = ["FollowReport", "Tally", "follow_episode", "follow_keys", "format_report", "keyboard_player",
+           "palette_reader"]

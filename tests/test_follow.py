@@ -1,0 +1,78 @@
+"""play.follow: the key-following measure scores a perfect simulator 100 % and a blank one 0 %."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from play.follow import KINDS, FollowReport, follow_episode, follow_keys, format_report, palette_reader
+from play.session import GameStarts
+from recorder.game import GameConfig
+
+
+class TwinSession:
+    """A perfect simulator: a second copy of the real game, stepped with the same keys."""
+
+    def __init__(self, seed: int):
+        self.start = GameStarts(GameConfig(), warmup=4).start(seed)
+        self.twin = copy.deepcopy(self.start.game)
+
+    def step(self, action: int) -> np.ndarray:
+        self.start.game.step(action)
+        return self.twin.step(action)[0]
+
+
+class FrozenSession(TwinSession):
+    """A simulator that never changes its frame (shows Pac-Man where he started)."""
+
+    def step(self, action: int) -> np.ndarray:
+        self.start.game.step(action)
+        return self.start.frames[-1]
+
+
+class BlankSession(TwinSession):
+    def step(self, action: int) -> np.ndarray:
+        self.start.game.step(action)
+        return np.zeros_like(self.start.frames[-1])
+
+
+def drive(session_type: type, episodes: int = 6, steps: int = 30) -> dict:
+    report = FollowReport()
+    for seed in range(episodes):
+        session = session_type(seed)
+        follow_episode(session, palette_reader(session.start.game), report, steps, seed)
+    return report.summary()
+
+
+def test_a_perfect_simulator_matches_every_step_of_every_kind() -> None:
+    summary = drive(TwinSession)
+    assert summary["episodes"] == 6
+    for kind in KINDS:  # the keyboard player produces all three kinds in 6 x 30 steps
+        assert summary["by_kind"][kind]["n"] > 0
+        assert summary["by_kind"][kind]["match"] == 1.0 and summary["by_kind"][kind]["lost"] == 0.0
+    assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_kind"].values())
+    assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_horizon"].values())
+
+
+def test_frozen_and_blank_simulators_are_caught() -> None:
+    frozen, blank = drive(FrozenSession), drive(BlankSession)
+    assert frozen["by_kind"]["move"]["match"] < 0.2 and frozen["overall"]["lost"] == 0.0
+    assert blank["overall"]["match"] == 0.0 and blank["overall"]["lost"] == 1.0
+    assert blank["first_miss_median"] == 1.0
+    assert "median step of the first miss: 1.0" in format_report(blank)
+
+
+def test_follow_keys_on_the_shipped_model(one_thread: None) -> None:
+    report = follow_keys(None, episodes=2, steps=8, seed=5)
+    summary = report.summary()
+    assert summary["episodes"] == 2 and 0 < summary["overall"]["n"] <= 16
+    assert len(report.first_miss) == 2 and all(1 <= m <= 8 for m in report.first_miss)
+
+
+def test_a_session_without_a_real_game_is_refused() -> None:
+    session = TwinSession(0)
+    session.start.game = None
+    with pytest.raises(ValueError, match="no real game"):
+        follow_episode(session, palette_reader(TwinSession(0).start.game), FollowReport(), 5, 0)
