@@ -9,8 +9,11 @@ take each key. After every step Pac-Man's cell is read from the simulator's fram
 Steps are scored by what the key did in the real game: `move` (Pac-Man changed cell), `bump`
 (a direction into a wall: he stays) and `noop` (no key), and by horizon (steps since the
 start). `match` is the fraction of steps where the simulator shows Pac-Man in the real cell;
-`lost` the fraction where it shows no Pac-Man at all. The real game ends when a ghost catches
-Pac-Man; the episode's scoring stops there (the simulator never ends).
+`lost` the fraction where it shows no Pac-Man at all. Ghosts move with some randomness, so
+they are scored loosely, per real ghost: `ghosts_shown` is how many ghosts the simulator
+draws (1.0 = as many as there are; 0 = they faded away) and `ghosts_near` the share of real
+ghosts with a drawn ghost in the same or a neighbouring cell. The real game ends when a
+ghost catches Pac-Man; the episode's scoring stops there (the simulator never ends).
 
     report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)
 """
@@ -41,22 +44,45 @@ class FollowSession(Protocol):
     def step(self, action: int) -> np.ndarray: ...
 
 
+@dataclass(frozen=True)
+class StepScore:
+    """One step, simulator frame against real game."""
+
+    match: bool  # Pac-Man shown in the real cell
+    lost: bool  # no Pac-Man shown anywhere
+    ghosts_real: int  # ghost cells in the real view (Pac-Man's own cell excluded)
+    ghosts_shown: int  # ghost cells the simulator's frame shows
+    ghosts_near: int  # real ghost cells with a shown ghost in them or next to them
+
+
 @dataclass
 class Tally:
-    """Steps counted, and how many showed Pac-Man in the real cell / nowhere."""
+    """Sums of `StepScore`s over `n` steps."""
 
     n: int = 0
     match: int = 0
     lost: int = 0
+    ghosts_real: int = 0
+    ghosts_shown: int = 0
+    ghosts_near: int = 0
 
-    def add(self, match: bool, lost: bool) -> None:
+    def add(self, score: StepScore) -> None:
         self.n += 1
-        self.match += int(match)
-        self.lost += int(lost)
+        self.match += int(score.match)
+        self.lost += int(score.lost)
+        self.ghosts_real += score.ghosts_real
+        self.ghosts_shown += score.ghosts_shown
+        self.ghosts_near += score.ghosts_near
+
+    def merge(self, other: "Tally") -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def rates(self) -> dict:
-        n = max(self.n, 1)
-        return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3)}
+        """match/lost per step; ghosts shown and ghosts near a real one, per real ghost."""
+        n, g = max(self.n, 1), max(self.ghosts_real, 1)
+        return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3),
+                "ghosts_shown": round(self.ghosts_shown / g, 3), "ghosts_near": round(self.ghosts_near / g, 3)}
 
 
 @dataclass
@@ -68,17 +94,17 @@ class FollowReport:
     first_miss: list[int] = field(default_factory=list)  # step of the first miss; censored at the episode length
     episodes: int = 0
 
-    def add(self, t: int, kind: str, match: bool, lost: bool) -> None:
-        self.by_kind[kind].add(match, lost)
+    def add(self, t: int, kind: str, score: StepScore) -> None:
+        self.by_kind[kind].add(score)
         for a, b in HORIZONS:
             if a <= t <= b:
-                self.by_horizon[f"{a}-{b}"].add(match, lost)
+                self.by_horizon[f"{a}-{b}"].add(score)
 
     @property
     def overall(self) -> Tally:
         total = Tally()
         for tally in self.by_kind.values():
-            total.n, total.match, total.lost = total.n + tally.n, total.match + tally.match, total.lost + tally.lost
+            total.merge(tally)
         return total
 
     def summary(self) -> dict:
@@ -115,11 +141,12 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         action = player.act(game)
         frame = session.step(action)
         state = game.state
-        real = state_view(reader.geometry, _pacman_arrays(state))["pacman"][0]
-        seen = reader.read(frame[None]).pacman[0]
+        real = state_view(reader.geometry, _state_arrays(state))
+        seen = reader.read(frame[None])
+        score = _score(seen.pacman[0], seen.ghosts[0], real["pacman"][0], real["ghosts"][0])
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
-        match = bool((seen == real).all())
-        report.add(t, kind, match, lost=bool(seen[0] == LOST))
+        report.add(t, kind, score)
+        match = score.match
         if not match and first_miss is None:
             first_miss = t
     report.first_miss.append(first_miss if first_miss is not None else scored)
@@ -147,24 +174,41 @@ def palette_reader(game: Game) -> PaletteReader:
     return PaletteReader(PALETTE, CellGeometry.from_game(game.config.to_dict()))
 
 
-def _pacman_arrays(state) -> dict[str, np.ndarray]:
-    arrays = {"pacman": state.pacman[None]}
+def _state_arrays(state) -> dict[str, np.ndarray]:
+    arrays = {"pacman": state.pacman[None], "ghosts": state.ghosts[None]}
     if state.view_origin is not None:
         arrays["view_origin"] = state.view_origin[None]
     return arrays
 
 
+def _score(pacman: np.ndarray, ghosts: np.ndarray, real_pacman: np.ndarray, real_ghosts: np.ndarray) -> StepScore:
+    """Score one frame's reading (Pac-Man's cell, ghost cells R x C) against the real game's."""
+    padded = np.pad(ghosts, 1)
+    rows, cols = ghosts.shape
+    near = np.zeros_like(ghosts)
+    for dy in range(3):  # a shown ghost covers its cell and the 8 around it
+        for dx in range(3):
+            near |= padded[dy:dy + rows, dx:dx + cols]
+    return StepScore(match=bool((pacman == real_pacman).all()), lost=bool(pacman[0] == LOST),
+                     ghosts_real=int(real_ghosts.sum()), ghosts_shown=int(ghosts.sum()),
+                     ghosts_near=int((real_ghosts & near).sum()))
+
+
 def format_report(summary: dict) -> str:
     """A plain-text table of a `FollowReport.summary()`."""
-    lines = [f"{'steps':<10}{'n':>6}{'match':>8}{'lost':>8}"]
+    head = f"{'steps':<10}{'n':>6}{'match':>8}{'lost':>8}{'ghosts shown':>14}{'ghosts near':>13}"
+    lines = [head]
+
+    def row(name: str, r: dict) -> str:
+        return (f"{name:<10}{r['n']:>6}{r['match']:>8.1%}{r['lost']:>8.1%}"
+                f"{r['ghosts_shown']:>14.2f}{r['ghosts_near']:>13.1%}")
+
     for group in ("by_kind", "by_horizon"):
-        for name, r in summary[group].items():
-            lines.append(f"{name:<10}{r['n']:>6}{r['match']:>8.1%}{r['lost']:>8.1%}")
-    o = summary["overall"]
-    lines.append(f"{'all':<10}{o['n']:>6}{o['match']:>8.1%}{o['lost']:>8.1%}")
+        lines += [row(name, r) for name, r in summary[group].items()]
+    lines.append(row("all", summary["overall"]))
     lines.append(f"median step of the first miss: {summary['first_miss_median']}")
     return "\n".join(lines)
 
 
-__all__ = ["FollowReport", "Tally", "follow_episode", "follow_keys", "format_report", "keyboard_player",
+__all__ = ["FollowReport", "StepScore", "Tally", "follow_episode", "follow_keys", "format_report", "keyboard_player",
            "palette_reader"]

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from play.follow import KINDS, FollowReport, follow_episode, follow_keys, format_report, palette_reader
+from play.follow import KINDS, FollowReport, _score, follow_episode, follow_keys, format_report, palette_reader
 from play.session import GameStarts
 from recorder.game import GameConfig
 
@@ -52,6 +52,7 @@ def test_a_perfect_simulator_matches_every_step_of_every_kind() -> None:
     for kind in KINDS:  # the keyboard player produces all three kinds in 6 x 30 steps
         assert summary["by_kind"][kind]["n"] > 0
         assert summary["by_kind"][kind]["match"] == 1.0 and summary["by_kind"][kind]["lost"] == 0.0
+    assert summary["overall"]["ghosts_shown"] == 1.0 and summary["overall"]["ghosts_near"] == 1.0
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_kind"].values())
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_horizon"].values())
 
@@ -59,7 +60,9 @@ def test_a_perfect_simulator_matches_every_step_of_every_kind() -> None:
 def test_frozen_and_blank_simulators_are_caught() -> None:
     frozen, blank = drive(FrozenSession), drive(BlankSession)
     assert frozen["by_kind"]["move"]["match"] < 0.2 and frozen["overall"]["lost"] == 0.0
+    assert frozen["overall"]["ghosts_near"] < 0.5  # its ghosts stay where they started
     assert blank["overall"]["match"] == 0.0 and blank["overall"]["lost"] == 1.0
+    assert blank["overall"]["ghosts_shown"] == 0.0
     assert blank["first_miss_median"] == 1.0
     assert "median step of the first miss: 1.0" in format_report(blank)
 
@@ -69,6 +72,15 @@ def test_follow_keys_on_the_shipped_model(one_thread: None) -> None:
     summary = report.summary()
     assert summary["episodes"] == 2 and 0 < summary["overall"]["n"] <= 16
     assert len(report.first_miss) == 2 and all(1 <= m <= 8 for m in report.first_miss)
+
+
+def test_ghosts_next_to_the_real_ones_count_as_near() -> None:
+    real = np.zeros((5, 5), dtype=bool)
+    real[2, 2] = real[0, 4] = True
+    shown = np.zeros((5, 5), dtype=bool)
+    shown[3, 3] = True  # diagonal neighbour of (2, 2); far from (0, 4)
+    score = _score(np.array([1, 1]), shown, np.array([1, 1]), real)
+    assert (score.ghosts_real, score.ghosts_shown, score.ghosts_near) == (2, 1, 1) and score.match
 
 
 def test_a_session_without_a_real_game_is_refused() -> None:
