@@ -87,11 +87,13 @@ class Tally:
 
 @dataclass
 class FollowReport:
-    """Per-kind and per-horizon tallies, and steps until the first miss in each episode."""
+    """Per-kind and per-horizon tallies; per episode, its length and the step of its first miss
+    (`clean_episodes`: the share without one; `first_miss_median`: over those with one)."""
 
     by_kind: dict[str, Tally] = field(default_factory=lambda: {k: Tally() for k in KINDS})
     by_horizon: dict[str, Tally] = field(default_factory=lambda: {f"{a}-{b}": Tally() for a, b in HORIZONS})
-    first_miss: list[int] = field(default_factory=list)  # step of the first miss; censored at the episode length
+    first_miss: list[int | None] = field(default_factory=list)  # per episode: step of the first miss, None if none
+    played: list[int] = field(default_factory=list)  # per episode: steps scored before the real game ended
     episodes: int = 0
 
     def add(self, t: int, kind: str, score: StepScore) -> None:
@@ -114,7 +116,9 @@ class FollowReport:
             "overall": self.overall.rates(),
             "by_kind": {k: t.rates() for k, t in self.by_kind.items()},
             "by_horizon": {k: t.rates() for k, t in self.by_horizon.items() if t.n},
-            "first_miss_median": float(np.median(self.first_miss)) if self.first_miss else None,
+            "steps_per_episode": round(float(np.mean(self.played)), 1) if self.played else None,
+            "clean_episodes": round(self.first_miss.count(None) / max(self.episodes, 1), 3),
+            "first_miss_median": float(np.median(misses)) if (misses := [m for m in self.first_miss if m]) else None,
         }
 
 
@@ -132,11 +136,11 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         raise ValueError("the session has no real game to compare with (start frames from a recording?)")
     player = keyboard_player(seed)
     player.reset(game, np.random.default_rng([seed, 1]))
-    first_miss, scored = None, 0
+    first_miss, played = None, 0
     for t in range(1, steps + 1):
         if game.done:
             break
-        scored = t
+        played = t
         before = game.state.pacman.copy()
         action = player.act(game)
         frame = session.step(action)
@@ -149,7 +153,8 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         match = score.match
         if not match and first_miss is None:
             first_miss = t
-    report.first_miss.append(first_miss if first_miss is not None else scored)
+    report.first_miss.append(first_miss)
+    report.played.append(played)
     report.episodes += 1
 
 
@@ -206,7 +211,9 @@ def format_report(summary: dict) -> str:
     for group in ("by_kind", "by_horizon"):
         lines += [row(name, r) for name, r in summary[group].items()]
     lines.append(row("all", summary["overall"]))
-    lines.append(f"median step of the first miss: {summary['first_miss_median']}")
+    lines.append(f"{summary['episodes']} episodes of {summary['steps_per_episode']} steps on average; "
+                 f"Pac-Man never missed in {summary['clean_episodes']:.0%} of them; median first miss "
+                 f"in the others: step {summary['first_miss_median']}")
     return "\n".join(lines)
 
 

@@ -53,6 +53,8 @@ def test_a_perfect_simulator_matches_every_step_of_every_kind() -> None:
         assert summary["by_kind"][kind]["n"] > 0
         assert summary["by_kind"][kind]["match"] == 1.0 and summary["by_kind"][kind]["lost"] == 0.0
     assert summary["overall"]["ghosts_shown"] == 1.0 and summary["overall"]["ghosts_near"] == 1.0
+    assert summary["clean_episodes"] == 1.0 and summary["first_miss_median"] is None
+    assert summary["steps_per_episode"] == pytest.approx(summary["overall"]["n"] / 6, abs=0.05)
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_kind"].values())
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_horizon"].values())
 
@@ -63,15 +65,16 @@ def test_frozen_and_blank_simulators_are_caught() -> None:
     assert frozen["overall"]["ghosts_near"] < 0.5  # its ghosts stay where they started
     assert blank["overall"]["match"] == 0.0 and blank["overall"]["lost"] == 1.0
     assert blank["overall"]["ghosts_shown"] == 0.0
-    assert blank["first_miss_median"] == 1.0
-    assert "median step of the first miss: 1.0" in format_report(blank)
+    assert blank["first_miss_median"] == 1.0 and blank["clean_episodes"] == 0.0
+    assert "in the others: step 1.0" in format_report(blank)
 
 
 def test_follow_keys_on_the_shipped_model(one_thread: None) -> None:
     report = follow_keys(None, episodes=2, steps=8, seed=5)
     summary = report.summary()
     assert summary["episodes"] == 2 and 0 < summary["overall"]["n"] <= 16
-    assert len(report.first_miss) == 2 and all(1 <= m <= 8 for m in report.first_miss)
+    assert len(report.first_miss) == len(report.played) == 2 and sum(report.played) == summary["overall"]["n"]
+    assert all(m is None or 1 <= m <= p for m, p in zip(report.first_miss, report.played))
 
 
 def test_ghosts_next_to_the_real_ones_count_as_near() -> None:
