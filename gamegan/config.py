@@ -102,6 +102,11 @@ class LossConfig:
     """Give the `recon_motion` weight also to pixels the prediction changed from the real frame
     before. Without it a sprite erased where it should have stayed (Pac-Man bumping into a
     wall, NOOP) costs a tenth of one that fails to move, and the model learns to drop him."""
+    recon_l1: bool = False
+    """Reconstruct with absolute instead of squared error. Squared error is minimised by the
+    mean of the possible next frames, so a ghost that moves three steps in four is drawn
+    faded over both cells (and fades further each step); absolute error is minimised by the
+    median, which draws it whole where it most likely goes."""
     cycle: float = 0.05
     """Memory cycle loss (engine, memory and encoder only)."""
     mask_l1: float = 7.5e-5

@@ -4,8 +4,8 @@ Both entry points return `(loss, logs)`: the weighted total to back-propagate an
 unweighted terms as floats, keyed `loss/G/<term>` or `loss/D/<term>` (plus `.../total`).
 
 Conventions worth knowing when tuning weights:
-- `recon` (pixel MSE) and `mask_l1` are summed over the pixels of a frame and averaged over
-  frames, as in the official GameGAN code; their small default weights (0.05, 7.5e-5) assume
+- `recon` (pixel MSE, or L1 with `recon_l1`) and `mask_l1` are summed over the pixels of a
+  frame and averaged over frames, as in the official GameGAN code; their small default weights (0.05, 7.5e-5) assume
   that. Every other term is a plain mean.
 - Generated transitions are (x̂_t, x̂_{t+1}) with x̂_0 the real first frame, so the generated
   sequence the discriminators see has the same T frames as the real one.
@@ -102,14 +102,17 @@ def motion_map(real: Tensor, fake: Tensor | None = None, threshold: float = 0.1)
     return grown.unflatten(0, changed.shape[:2])
 
 
-def pixel_recon(fake: Tensor, real: Tensor, motion_weight: float = 0.0, motion_fake: bool = False) -> Tensor:
-    """Squared error summed over a frame's pixels, averaged over frames (see module doc).
+def pixel_recon(fake: Tensor, real: Tensor, motion_weight: float = 0.0, motion_fake: bool = False,
+                l1: bool = False) -> Tensor:
+    """Squared error (absolute error with `l1`) summed over a frame's pixels, averaged over
+    frames (see module doc).
 
     With `motion_weight` > 0, pixels in `motion_map(real)` count 1 + motion_weight times: a
     3x3 sprite is a fraction of a percent of a 64x64 frame, so plain MSE barely sees it.
     `motion_fake` adds the pixels the prediction changed to that map (`motion_map(real, fake)`).
     """
-    error = (fake.float() - real[:, 1:].float()).pow(2)  # (B, T-1, 3, S, S)
+    diff = fake.float() - real[:, 1:].float()  # (B, T-1, 3, S, S)
+    error = diff.abs() if l1 else diff.pow(2)
     if motion_weight > 0:
         moved = motion_map(real.float(), fake.float() if motion_fake else None)
         error = error * (1 + motion_weight * moved)
@@ -141,7 +144,7 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
         "feat_match": torch.stack([
             F.l1_loss(f[:, 1:].float(), r.float()) for f, r in zip(out.features, real_features)
         ]).mean(),
-        "recon": pixel_recon(fake, real, cfg.recon_motion, cfg.recon_motion_fake),
+        "recon": pixel_recon(fake, real, cfg.recon_motion, cfg.recon_motion_fake, cfg.recon_l1),
     }
     weights = {"adv_frame": cfg.adv, "adv_action": cfg.adv, "adv_temporal": cfg.adv, "action": cfg.action,
                "feat_match": cfg.feat_match, "recon": cfg.recon}

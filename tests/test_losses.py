@@ -115,6 +115,19 @@ def test_motion_map_with_fake_marks_what_the_prediction_erased() -> None:
     assert pixel_recon(fake, real, motion_weight=10.0, motion_fake=True) == 11.0
 
 
+def test_l1_recon_draws_the_likelier_outcome_whole() -> None:
+    # A pixel that turns on in 3 of 4 real futures: squared error prefers a faded 0.75,
+    # absolute error the whole 1.0 (the median), which is what keeps a ghost visible.
+    real = torch.zeros(4, 2, 3, 1, 1)
+    real[:3, 1] = 1.0
+
+    def total(value: float, l1: bool) -> float:
+        return float(pixel_recon(torch.full((4, 1, 3, 1, 1), value), real, l1=l1))
+    assert total(0.75, l1=False) < min(total(1.0, l1=False), total(0.5, l1=False))
+    assert total(1.0, l1=True) < min(total(0.75, l1=True), total(0.5, l1=True))
+    assert total(1.0, l1=True) == 0.75  # |1 - 0| x 3 channels on the one frame of 4 where it stays off
+
+
 def test_hinge_terms_vanish_when_separated_and_have_the_right_signs() -> None:
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-1.0, -2.5])
     assert hinge_real(real) + hinge_fake(fake) == 0  # perfectly separated: nothing to learn
