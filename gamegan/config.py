@@ -242,7 +242,8 @@ def _preset_small() -> Config:
             n_components=2, renderer_channels=16, disc_channels=32, renderer_input=True,
         ),
         # A CPU budget buys a few thousand steps: keeping the input frame and weighting the
-        # moving pixels are what let the sprites appear within them (see README, model card).
+        # moving pixels are what let the sprites appear within them, and weighting what the
+        # prediction moved is what keeps Pac-Man when a key moves him nowhere (README, model card).
         loss=LossConfig(recon_motion=10.0, recon_motion_fake=True),
         train=TrainConfig(steps=20_000, batch_size=8, seq_len=12, warmup_start=6,
                           warmup_floor=2, warmup_decay_steps=8_000),
