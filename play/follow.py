@@ -165,11 +165,11 @@ def follow_keys(model: str | Path | None = None, episodes: int = 20, steps: int 
     from play.launch import open_session
 
     report = FollowReport()
-    reader = None
+    session = open_session(model, seed=seed, device=device)  # loads the model once
+    reader = palette_reader(session.start.game)
     for i in range(episodes):
-        session = open_session(model, seed=seed + i, device=device)
-        if reader is None:
-            reader = palette_reader(session.start.game)
+        if i:
+            session.reset(seed + i)
         follow_episode(session, reader, report, steps, seed + i)
     return report
 
