@@ -107,6 +107,11 @@ class LossConfig:
     mean of the possible next frames, so a ghost that moves three steps in four is drawn
     faded over both cells (and fades further each step); absolute error is minimised by the
     median, which draws it whole where it most likely goes."""
+    recon_horizon_decay: float = 1.0
+    """Scale `recon` and `feat_match` on the k-th free-running prediction in a row by this
+    to the power k (1 = every step alike, as in GameGAN). Both compare a prediction with the
+    one recorded future; far out, where a ghost could be in several cells, that comparison
+    is cheapest with no ghost at all, and the model learns to fade them."""
     cycle: float = 0.05
     """Memory cycle loss (engine, memory and encoder only)."""
     mask_l1: float = 7.5e-5

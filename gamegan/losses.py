@@ -102,26 +102,44 @@ def motion_map(real: Tensor, fake: Tensor | None = None, threshold: float = 0.1)
     return grown.unflatten(0, changed.shape[:2])
 
 
+def horizon_weights(steps: int, warmup: int, decay: float) -> Tensor:
+    """Weight of each of a rollout's `steps` predictions for the terms that compare it with
+    the one real future: decay ** (free-running steps before it). (steps,)
+
+    Prediction t was made from the real frame t when t < warmup (weight 1) and from the
+    model's own frames after that; the k-th prediction in a row from its own frames weighs
+    decay ** k. With decay < 1, the far future, where a ghost may be in any of several cells,
+    is left to the discriminators, which accept any of them, instead of a regression to the
+    recorded one, which prefers no ghost at all once no single cell is likelier than not.
+    """
+    t = torch.arange(steps, dtype=torch.float32)
+    return decay ** (t - max(1, warmup) + 1).clamp(min=0)
+
+
 def pixel_recon(fake: Tensor, real: Tensor, motion_weight: float = 0.0, motion_fake: bool = False,
-                l1: bool = False) -> Tensor:
+                l1: bool = False, step_weights: Tensor | None = None) -> Tensor:
     """Squared error (absolute error with `l1`) summed over a frame's pixels, averaged over
     frames (see module doc).
 
     With `motion_weight` > 0, pixels in `motion_map(real)` count 1 + motion_weight times: a
     3x3 sprite is a fraction of a percent of a 64x64 frame, so plain MSE barely sees it.
     `motion_fake` adds the pixels the prediction changed to that map (`motion_map(real, fake)`).
+    `step_weights` (T-1,) scales each prediction's error (`horizon_weights`).
     """
     diff = fake.float() - real[:, 1:].float()  # (B, T-1, 3, S, S)
     error = diff.abs() if l1 else diff.pow(2)
     if motion_weight > 0:
         moved = motion_map(real.float(), fake.float() if motion_fake else None)
         error = error * (1 + motion_weight * moved)
-    return error.flatten(2).sum(-1).mean()
+    per_frame = error.flatten(2).sum(-1)  # (B, T-1)
+    if step_weights is not None:
+        per_frame = per_frame * step_weights.to(per_frame.device)
+    return per_frame.mean()
 
 
 def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: Batch, rollout: Rollout,
-                   cfg: LossConfig) -> tuple[Tensor, dict[str, float]]:
-    """All generator terms for one rollout over `batch`.
+                   cfg: LossConfig, warmup: int = 1) -> tuple[Tensor, dict[str, float]]:
+    """All generator terms for one rollout over `batch` (made with `warmup` real inputs).
 
     Adversarial (hinge, every head), info-head action CE and z MSE on generated transitions,
     L1 feature matching of D's frame features against the real next frames, pixel MSE,
@@ -131,6 +149,7 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
     """
     real = batch.frames  # (B, T, 3, S, S)
     fake = rollout.frames  # (B, T-1, 3, S, S)
+    paired = horizon_weights(fake.shape[1], warmup, cfg.recon_horizon_decay).to(fake.device)
     out = discriminator(generated_sequence(batch, rollout), batch.actions)
     with torch.no_grad():
         real_features = discriminator.features(real[:, 1:])  # per block (B, T-1, C, H, W)
@@ -142,9 +161,10 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
         "adv_temporal": _temporal_mean([hinge_generator(t) for t in out.temporal]),
         "action": F.cross_entropy(out.info_action.flatten(0, 1).float(), batch.actions.flatten()),
         "feat_match": torch.stack([
-            F.l1_loss(f[:, 1:].float(), r.float()) for f, r in zip(out.features, real_features)
+            ((f[:, 1:].float() - r.float()).abs().flatten(2).mean(-1) * paired).mean()
+            for f, r in zip(out.features, real_features)
         ]).mean(),
-        "recon": pixel_recon(fake, real, cfg.recon_motion, cfg.recon_motion_fake, cfg.recon_l1),
+        "recon": pixel_recon(fake, real, cfg.recon_motion, cfg.recon_motion_fake, cfg.recon_l1, paired),
     }
     weights = {"adv_frame": cfg.adv, "adv_action": cfg.adv, "adv_temporal": cfg.adv, "action": cfg.action,
                "feat_match": cfg.feat_match, "recon": cfg.recon}

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from gamegan.config import LossConfig, ModelConfig, preset
 from gamegan.losses import (
-    discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, motion_map, pixel_recon, r1_due,
+    discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, horizon_weights, motion_map, pixel_recon, r1_due,
     r1_penalty,
 )
 from gamegan.model.discriminator import Discriminator, DiscOutput
@@ -154,6 +154,29 @@ def test_r1_matches_hand_computed_gradient_norms() -> None:
     (grad_w,) = torch.autograd.grad(r1_penalty(x @ w.requires_grad_(), x), w)
     torch.testing.assert_close(grad_w, 2 * w.detach())
 
+
+
+def test_horizon_weights_decay_only_over_free_running_predictions() -> None:
+    # Predictions 0 and 1 come from real frames; 2, 3, 4 are the 1st, 2nd, 3rd from the model's own.
+    torch.testing.assert_close(horizon_weights(5, warmup=2, decay=0.5), torch.tensor([1, 1, 0.5, 0.25, 0.125]))
+    torch.testing.assert_close(horizon_weights(3, warmup=0, decay=0.5), torch.tensor([1, 0.5, 0.25]))  # as warmup 1
+    assert (horizon_weights(6, warmup=2, decay=1.0) == 1).all()
+
+
+def test_generator_loss_weighs_far_predictions_less_with_a_horizon_decay() -> None:
+    batch = make_batch(seed=1)  # T = 4: three predictions
+    rollout = stub_rollout(2, 4, 0.0)
+    rollout.frames = batch.frames[:, 1:].clone()
+    rollout.frames[:, 2] = -batch.frames[:, 3]  # only the last prediction is wrong
+    full = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig(), warmup=2)[1]
+    decayed = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout,
+                             LossConfig(recon_horizon_decay=0.25), warmup=2)[1]
+    for key in ("loss/G/recon", "loss/G/feat_match"):
+        assert full[key] > 0 and decayed[key] == pytest.approx(0.25 * full[key], rel=1e-5)
+    # An error on a prediction made from a real frame keeps its full weight.
+    early = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout,
+                           LossConfig(recon_horizon_decay=0.25), warmup=3)[1]
+    assert early["loss/G/recon"] == pytest.approx(full["loss/G/recon"], rel=1e-5)
 
 class MeanDisc(nn.Module):
     """A stub D scoring each frame by gain * its mean pixel; its heads are views of that score
