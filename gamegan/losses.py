@@ -116,21 +116,23 @@ def horizon_weights(steps: int, warmup: int, decay: float) -> Tensor:
     return decay ** (t - max(1, warmup) + 1).clamp(min=0)
 
 
-def pixel_recon(fake: Tensor, real: Tensor, motion_weight: float = 0.0, motion_fake: bool = False,
-                l1: bool = False, step_weights: Tensor | None = None) -> Tensor:
-    """Squared error (absolute error with `l1`) summed over a frame's pixels, averaged over
-    frames (see module doc).
+def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
+                step_weights: Tensor | None = None) -> Tensor:
+    """Squared error (absolute error with `cfg.recon_l1`) summed over a frame's pixels,
+    averaged over frames (see module doc); plain MSE without `cfg`.
 
-    With `motion_weight` > 0, pixels in `motion_map(real)` count 1 + motion_weight times: a
+    With `cfg.recon_motion` > 0, pixels in `motion_map(real)` count 1 + recon_motion times: a
     3x3 sprite is a fraction of a percent of a 64x64 frame, so plain MSE barely sees it.
-    `motion_fake` adds the pixels the prediction changed to that map (`motion_map(real, fake)`).
-    `step_weights` (T-1,) scales each prediction's error (`horizon_weights`).
+    `cfg.recon_motion_fake` adds the pixels the prediction changed to that map
+    (`motion_map(real, fake)`). `step_weights` (T-1,) scales each prediction's error
+    (`horizon_weights`). The weight `cfg.recon` is the caller's to apply.
     """
+    cfg = cfg or LossConfig()  # its defaults: no motion weight, squared error
     diff = fake.float() - real[:, 1:].float()  # (B, T-1, 3, S, S)
-    error = diff.abs() if l1 else diff.pow(2)
-    if motion_weight > 0:
-        moved = motion_map(real.float(), fake.float() if motion_fake else None)
-        error = error * (1 + motion_weight * moved)
+    error = diff.abs() if cfg.recon_l1 else diff.pow(2)
+    if cfg.recon_motion > 0:
+        moved = motion_map(real.float(), fake.float() if cfg.recon_motion_fake else None)
+        error = error * (1 + cfg.recon_motion * moved)
     per_frame = error.flatten(2).sum(-1)  # (B, T-1)
     if step_weights is not None:
         per_frame = per_frame * step_weights.to(per_frame.device)
@@ -164,7 +166,7 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
             ((f[:, 1:].float() - r.float()).abs().flatten(2).mean(-1) * paired).mean()
             for f, r in zip(out.features, real_features)
         ]).mean(),
-        "recon": pixel_recon(fake, real, cfg.recon_motion, cfg.recon_motion_fake, cfg.recon_l1, paired),
+        "recon": pixel_recon(fake, real, cfg, paired),
     }
     weights = {"adv_frame": cfg.adv, "adv_action": cfg.adv, "adv_temporal": cfg.adv, "action": cfg.action,
                "feat_match": cfg.feat_match, "recon": cfg.recon}

@@ -95,6 +95,19 @@ def test_action_lstm_is_deterministic_and_its_phase_fits_a_batch(tiny_recording)
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_action_lstm_loss_honours_the_recon_horizon_decay(tiny_recording):
+    torch.manual_seed(0)
+    model = ActionLSTM(_config("action-lstm"))
+    batch = SequenceData(tiny_recording, seq_len=5).sample(np.random.default_rng(0), 2)
+    cfg = preset("tiny").loss
+    ctx = StepContext(step=0, warmup=1)
+    with torch.no_grad():
+        full = model.phases(cfg)[0].loss(batch, ctx)[0]
+        cfg.recon_horizon_decay = 0.5
+        decayed = model.phases(cfg)[0].loss(batch, ctx)[0]
+    assert 0 < decayed < full  # predictions 2-4 of 4 are free-running and weigh 1/2, 1/4, 1/8
+
+
 def test_world_models_phases_train_the_right_parts():
     torch.manual_seed(0)
     model, batch = WorldModels(_config("world-models")), _batch()

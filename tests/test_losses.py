@@ -11,8 +11,8 @@ from torch import Tensor, nn
 
 from gamegan.config import LossConfig, ModelConfig, preset
 from gamegan.losses import (
-    discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, horizon_weights, motion_map, pixel_recon, r1_due,
-    r1_penalty,
+    discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, horizon_weights, motion_map,
+    pixel_recon, r1_due, r1_penalty,
 )
 from gamegan.model.discriminator import Discriminator, DiscOutput
 from gamegan.model.gamegan import GameGAN, detach_rollout
@@ -96,11 +96,11 @@ def test_pixel_recon_weights_moving_pixels() -> None:
     real[0, 1, :, 0, 0] = 1.0  # the only change: one corner pixel, 4 pixels once grown
     fake = real[:, 1:].clone()
     fake[0, 0, :, 7, 7] = 1.0  # an error far from it
-    assert pixel_recon(fake, real) == pixel_recon(fake, real, motion_weight=10.0) == 3.0
+    assert pixel_recon(fake, real) == pixel_recon(fake, real, LossConfig(recon_motion=10.0)) == 3.0
     fake = real[:, 1:].clone()
     fake[0, 0, :, 0, 1] = 1.0  # the same error next to the change: in the grown map
     assert pixel_recon(fake, real) == 3.0
-    assert pixel_recon(fake, real, motion_weight=10.0) == 33.0
+    assert pixel_recon(fake, real, LossConfig(recon_motion=10.0)) == 33.0
 
 
 def test_motion_map_with_fake_marks_what_the_prediction_erased() -> None:
@@ -111,8 +111,8 @@ def test_motion_map_with_fake_marks_what_the_prediction_erased() -> None:
     assert motion_map(real).sum() == 0  # nothing moved in the real frames
     marked = motion_map(real, fake)
     assert marked[0, 0, 0].sum() == 9 and marked[0, 0, 0, 1:4, 1:4].all()
-    assert pixel_recon(fake, real, motion_weight=10.0) == 1.0  # the real-only map ignores it
-    assert pixel_recon(fake, real, motion_weight=10.0, motion_fake=True) == 11.0
+    assert pixel_recon(fake, real, LossConfig(recon_motion=10.0)) == 1.0  # the real-only map ignores it
+    assert pixel_recon(fake, real, LossConfig(recon_motion=10.0, recon_motion_fake=True)) == 11.0
 
 
 def test_l1_recon_draws_the_likelier_outcome_whole() -> None:
@@ -122,7 +122,7 @@ def test_l1_recon_draws_the_likelier_outcome_whole() -> None:
     real[:3, 1] = 1.0
 
     def total(value: float, l1: bool) -> float:
-        return float(pixel_recon(torch.full((4, 1, 3, 1, 1), value), real, l1=l1))
+        return float(pixel_recon(torch.full((4, 1, 3, 1, 1), value), real, LossConfig(recon_l1=l1)))
     assert total(0.75, l1=False) < min(total(1.0, l1=False), total(0.5, l1=False))
     assert total(1.0, l1=True) < min(total(0.75, l1=True), total(0.5, l1=True))
     assert total(1.0, l1=True) == 0.75  # |1 - 0| x 3 channels on the one frame of 4 where it stays off
