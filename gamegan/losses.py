@@ -102,7 +102,7 @@ def motion_map(real: Tensor, fake: Tensor | None = None, threshold: float = 0.1)
     return grown.unflatten(0, changed.shape[:2])
 
 
-def horizon_weights(steps: int, warmup: int, decay: float) -> Tensor:
+def horizon_weights(steps: int, warmup: int, decay: float, device: torch.device | str = "cpu") -> Tensor:
     """Weight of each of a rollout's `steps` predictions for the terms that compare it with
     the one real future: decay ** (free-running steps before it). (steps,)
 
@@ -112,7 +112,7 @@ def horizon_weights(steps: int, warmup: int, decay: float) -> Tensor:
     is left to the discriminators, which accept any of them, instead of a regression to the
     recorded one, which prefers no ghost at all once no single cell is likelier than not.
     """
-    t = torch.arange(steps, dtype=torch.float32)
+    t = torch.arange(steps, dtype=torch.float32, device=device)  # made where it is used: no copy per step
     return decay ** (t - max(1, warmup) + 1).clamp(min=0)
 
 
@@ -135,7 +135,7 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
         error = error * (1 + cfg.recon_motion * moved)
     per_frame = error.flatten(2).sum(-1)  # (B, T-1)
     if step_weights is not None:
-        per_frame = per_frame * step_weights.to(per_frame.device)
+        per_frame = per_frame * step_weights
     return per_frame.mean()
 
 
@@ -151,7 +151,7 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
     """
     real = batch.frames  # (B, T, 3, S, S)
     fake = rollout.frames  # (B, T-1, 3, S, S)
-    paired = horizon_weights(fake.shape[1], warmup, cfg.recon_horizon_decay).to(fake.device)
+    paired = horizon_weights(fake.shape[1], warmup, cfg.recon_horizon_decay, fake.device)
     out = discriminator(generated_sequence(batch, rollout), batch.actions)
     with torch.no_grad():
         real_features = discriminator.features(real[:, 1:])  # per block (B, T-1, C, H, W)

@@ -58,7 +58,8 @@ class ActionLSTM(nn.Module):
 
         def loss(batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
             rollout = self.rollout(batch.frames, batch.actions, ctx.warmup)
-            steps = horizon_weights(rollout.frames.shape[1], ctx.warmup, loss_cfg.recon_horizon_decay)
+            steps = horizon_weights(rollout.frames.shape[1], ctx.warmup, loss_cfg.recon_horizon_decay,
+                                    rollout.frames.device)
             recon = pixel_recon(rollout.frames, batch.frames, loss_cfg, steps) / pixels
             return recon, {"loss/lstm/recon": float(recon.detach())}
 
