@@ -112,6 +112,11 @@ class LossConfig:
     to the power k (1 = every step alike, as in GameGAN). Both compare a prediction with the
     one recorded future; far out, where a ghost could be in several cells, that comparison
     is cheapest with no ghost at all, and the model learns to fade them."""
+    recon_horizon_keep_agent: bool = False
+    """Exempt Pac-Man from `recon_horizon_decay`: the pixels of his recorded cell, before and
+    after each step, keep weight 1 in `recon` at every horizon. His path is fixed by the keys,
+    so its recorded future is the right target however far out; only what the keys do not
+    decide (the ghosts) is left to the discriminators. Needs `state/pacman` in the data."""
     cycle: float = 0.05
     """Memory cycle loss (engine, memory and encoder only)."""
     mask_l1: float = 7.5e-5

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from recorder.dataset import Dataset, DatasetError, open_dataset
 
 from gamegan.model.types import Batch
+from gamegan.sprites import CellGeometry, state_view
 
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 """Datasets whose frames fit under this are held in RAM: sampling then costs microseconds."""
@@ -59,14 +60,18 @@ class SequenceData:
     """Random windows of `seq_len` frames from chosen episodes of a dataset.
 
     `sample(rng, batch_size)` returns a `Batch` on the CPU. In memory mode the episodes'
-    frames are read once into one array; otherwise each window is one h5py read.
+    frames are read once into one array; otherwise each window is one h5py read. With
+    `agent=True` batches also carry `Batch.agent`, the pixels of Pac-Man's recorded cell in
+    every frame (DatasetError when the recording has no `state/pacman` to place him).
     """
 
     def __init__(self, path: str | Path, seq_len: int, episodes: np.ndarray | None = None,
-                 in_memory: bool | None = None) -> None:
+                 in_memory: bool | None = None, agent: bool = False) -> None:
         self.path = Path(path)
         with open_dataset(self.path) as data:
             self.meta = data.meta
+            self._geometry = _agent_geometry(data) if agent else None
+            self._state_fields = [f for f in ("pacman", "view_origin") if f in data.state_fields]
             lengths = data.episode_lengths.astype(np.int64)
             all_episodes = np.arange(data.n_episodes)
             self.episodes = all_episodes if episodes is None else np.asarray(episodes)
@@ -81,6 +86,8 @@ class SequenceData:
             if in_memory:
                 self._frames = np.concatenate([data.frames(int(i)) for i in self.episodes])
                 self._actions = np.concatenate([data.actions(int(i)) for i in self.episodes]).astype(np.int64)
+                if self._geometry is not None:
+                    self._cells = np.concatenate([self._agent_cells(data, int(i)) for i in self.episodes])
         self.seq_len = seq_len
         self.n_actions = self.meta.n_actions
         self._offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
@@ -98,6 +105,22 @@ class SequenceData:
             self._dataset = open_dataset(self.path)
         return self._dataset
 
+    def _agent_cells(self, data: Dataset, episode: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Pac-Man's view cell in frames [start:stop] of an episode, int (T, 2)."""
+        state = {name: data.state(episode, name, start, stop) for name in self._state_fields}
+        return state_view(self._geometry, state)["pacman"]
+
+    def _agent_masks(self, cells: np.ndarray) -> torch.Tensor:
+        """(B, T, 2) view cells -> bool (B, T, 1, H, W), True on each cell's pixels (none for
+        a cell outside the view)."""
+        g = self._geometry
+        top = np.where(cells[..., 0] >= 0, g.pad_y + cells[..., 0] * g.cell, -g.frame_size)[..., None]
+        left = np.where(cells[..., 1] >= 0, g.pad_x + cells[..., 1] * g.cell, -g.frame_size)[..., None]
+        px = np.arange(g.frame_size)
+        rows = (px >= top) & (px < top + g.cell)  # (B, T, H)
+        cols = (px >= left) & (px < left + g.cell)  # (B, T, W)
+        return torch.from_numpy(rows[..., :, None] & cols[..., None, :]).unsqueeze(2)
+
     def window(self, k: int, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Frames (T, H, W, 3) uint8 and actions (T-1,) int64 of episode slot k from `start`."""
         stop = start + self.seq_len
@@ -113,17 +136,25 @@ class SequenceData:
         """A batch of random windows, with a wrong action for each true one."""
         slots = rng.choice(len(self.episodes), size=batch_size, p=self._weights)
         starts = rng.integers(0, self.lengths[slots] - self.seq_len + 1)
+        cells = None
         if self.in_memory:
             idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T)
             frames, actions = self._frames[idx], self._actions[idx[:, :-1]]
+            if self._geometry is not None:
+                cells = self._cells[idx]
         else:
             pairs = [self.window(int(k), int(s)) for k, s in zip(slots, starts)]
             frames = np.stack([f for f, _ in pairs])
             actions = np.stack([a for _, a in pairs])
+            if self._geometry is not None:
+                data = self._lazy()
+                cells = np.stack([self._agent_cells(data, int(self.episodes[k]), int(s), int(s) + self.seq_len)
+                                  for k, s in zip(slots, starts)])
         actions_t = torch.from_numpy(actions)
         shift = torch.from_numpy(rng.integers(1, self.n_actions, size=actions.shape))
         return Batch(frames=to_model_frames(frames), actions=actions_t,
-                     wrong_actions=(actions_t + shift) % self.n_actions)
+                     wrong_actions=(actions_t + shift) % self.n_actions,
+                     agent=None if cells is None else self._agent_masks(cells))
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -161,16 +192,31 @@ def batch_stream(data: SequenceData, batch_size: int, rng: np.random.Generator, 
     yield from loader
 
 
-def load_splits(path: str | Path, seq_len: int, val_fraction: float) -> tuple[SequenceData, SequenceData | None]:
-    """Train and validation windows of one dataset, split by episode."""
+def _agent_geometry(data: Dataset) -> CellGeometry:
+    """Where Pac-Man's cell lies in the frames of `data`; DatasetError when it cannot be placed."""
+    needed = ["pacman"] + (["view_origin"] if data.meta.mode != "classic" else [])
+    missing = [name for name in needed if name not in data.state_fields]
+    if missing:
+        raise DatasetError(f"{data.path}: no state/{', state/'.join(missing)} to place Pac-Man's cell "
+                           "(needed by loss.recon_horizon_keep_agent)")
+    try:
+        return CellGeometry.from_game(data.meta.game)
+    except (ValueError, TypeError, KeyError) as err:
+        raise DatasetError(f"{data.path}: its game config gives no cell geometry ({err}); "
+                           "loss.recon_horizon_keep_agent needs one of this repository's games") from err
+
+
+def load_splits(path: str | Path, seq_len: int, val_fraction: float,
+                agent: bool = False) -> tuple[SequenceData, SequenceData | None]:
+    """Train and validation windows of one dataset, split by episode (`agent`: see SequenceData)."""
     with open_dataset(path) as data:
         n_episodes = data.n_episodes
     train_eps, val_eps = split_episodes(n_episodes, val_fraction)
-    train = SequenceData(path, seq_len, train_eps)
+    train = SequenceData(path, seq_len, train_eps, agent=agent)
     val = None
     if len(val_eps):
         try:
-            val = SequenceData(path, seq_len, val_eps)
+            val = SequenceData(path, seq_len, val_eps, agent=agent)
         except DatasetError:
             val = None  # held-out episodes all shorter than T: train on, without validation
     return train, val

@@ -116,8 +116,20 @@ def horizon_weights(steps: int, warmup: int, decay: float, device: torch.device 
     return decay ** (t - max(1, warmup) + 1).clamp(min=0)
 
 
+def agent_pixels(batch: Batch, cfg: LossConfig) -> Tensor | None:
+    """Pixels whose `recon` keeps weight 1 at every horizon (`cfg.recon_horizon_keep_agent`):
+    Pac-Man's recorded cell before and after each step, (B, T-1, 1, S, S) bool; None when off.
+    ValueError when asked for but the batch carries no `agent` masks."""
+    if not cfg.recon_horizon_keep_agent:
+        return None
+    if batch.agent is None:
+        raise ValueError("loss.recon_horizon_keep_agent needs batches with Pac-Man's cells (Batch.agent); "
+                         "load the data with agent=True")
+    return batch.agent[:, 1:] | batch.agent[:, :-1]
+
+
 def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
-                step_weights: Tensor | None = None) -> Tensor:
+                step_weights: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
     """Squared error (absolute error with `cfg.recon_l1`) summed over a frame's pixels,
     averaged over frames (see module doc); plain MSE without `cfg`.
 
@@ -125,7 +137,8 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
     3x3 sprite is a fraction of a percent of a 64x64 frame, so plain MSE barely sees it.
     `cfg.recon_motion_fake` adds the pixels the prediction changed to that map
     (`motion_map(real, fake)`). `step_weights` (T-1,) scales each prediction's error
-    (`horizon_weights`). The weight `cfg.recon` is the caller's to apply.
+    (`horizon_weights`), except on the pixels `keep` (B, T-1, 1, S, S) marks, which keep
+    weight 1 (`agent_pixels`). The weight `cfg.recon` is the caller's to apply.
     """
     cfg = cfg or LossConfig()  # its defaults: no motion weight, squared error
     diff = fake.float() - real[:, 1:].float()  # (B, T-1, 3, S, S)
@@ -133,10 +146,11 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
     if cfg.recon_motion > 0:
         moved = motion_map(real.float(), fake.float() if cfg.recon_motion_fake else None)
         error = error * (1 + cfg.recon_motion * moved)
-    per_frame = error.flatten(2).sum(-1)  # (B, T-1)
-    if step_weights is not None:
-        per_frame = per_frame * step_weights
-    return per_frame.mean()
+    if step_weights is not None and keep is not None:
+        error = error * torch.maximum(step_weights.view(1, -1, 1, 1, 1), keep.float())
+    elif step_weights is not None:
+        error = error * step_weights.view(1, -1, 1, 1, 1)
+    return error.flatten(2).sum(-1).mean()
 
 
 def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: Batch, rollout: Rollout,
@@ -166,7 +180,7 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
             ((f[:, 1:].float() - r.float()).abs().flatten(2).mean(-1) * paired).mean()
             for f, r in zip(out.features, real_features)
         ]).mean(),
-        "recon": pixel_recon(fake, real, cfg, paired),
+        "recon": pixel_recon(fake, real, cfg, paired, agent_pixels(batch, cfg)),
     }
     weights = {"adv_frame": cfg.adv, "adv_action": cfg.adv, "adv_temporal": cfg.adv, "action": cfg.action,
                "feat_match": cfg.feat_match, "recon": cfg.recon}

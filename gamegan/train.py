@@ -203,7 +203,8 @@ def train(config: Config, data_path: Path, run_dir: Path, resume: bool = False, 
 def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progress: bool, max_seconds: float | None,
            device: torch.device, info: DistInfo) -> TrainResult:
     # --- Stage 1: data, config, run directory -----------------------------------------------
-    train_data, val_data = load_splits(data_path, config.train.seq_len, config.train.val_fraction)
+    train_data, val_data = load_splits(data_path, config.train.seq_len, config.train.val_fraction,
+                                       agent=config.loss.recon_horizon_keep_agent)
     config = fit_config_to_data(config, train_data)
     latest = latest_checkpoint(run_dir)
     if latest is not None and not resume:

@@ -5,8 +5,13 @@ import pickle
 import numpy as np
 import torch
 
-from recorder.dataset import open_dataset
+import h5py
+import pytest
+
+from recorder.dataset import DatasetError, open_dataset
+from recorder.game.palette import PALETTE
 from gamegan.data import SequenceData, load_splits, split_episodes, to_model_frames, to_uint8_frames
+from gamegan.sprites import CellGeometry
 
 
 def test_split_is_deterministic_disjoint_and_complete():
@@ -73,3 +78,26 @@ def test_worker_processes_stream_valid_batches_from_lazy_data(tiny_recording):
     assert first.frames.shape == (3, 5, 3, 32, 32) and first.actions.shape == (3, 4)
     assert (first.wrong_actions != first.actions).all()
     assert not torch.equal(first.frames, second.frames)
+
+
+def test_agent_masks_mark_the_cell_holding_pacman_in_every_frame(tiny_recording):
+    memory = SequenceData(tiny_recording, seq_len=5, agent=True)
+    batch = memory.sample(np.random.default_rng(0), 8)
+    cell = CellGeometry.from_game(memory.meta.game).cell
+    assert batch.agent.shape == (8, 5, 1, 32, 32) and batch.agent.dtype == torch.bool
+    assert (batch.agent.sum(dim=(2, 3, 4)) == cell**2).all()  # one whole cell per frame
+    is_pacman = torch.from_numpy((to_uint8_frames(batch.frames) == PALETTE["pacman"]).all(-1))  # (B, T, H, W)
+    assert is_pacman.sum() > 8 * 5 and not (is_pacman & ~batch.agent[:, :, 0]).any()  # every yellow pixel is in his cell
+    lazy = SequenceData(tiny_recording, seq_len=5, agent=True, in_memory=False)
+    assert torch.equal(lazy.sample(np.random.default_rng(0), 8).agent, batch.agent)
+    assert SequenceData(tiny_recording, seq_len=5).sample(np.random.default_rng(0), 8).agent is None
+
+
+def test_agent_masks_without_recorded_pacman_cells_are_a_dataset_error(tiny_recording, tmp_path):
+    for shard in tiny_recording.glob("*.h5"):
+        (tmp_path / shard.name).write_bytes(shard.read_bytes())
+        with h5py.File(tmp_path / shard.name, "a") as f:
+            del f["state/pacman"]
+    assert SequenceData(tmp_path, seq_len=5).sample(np.random.default_rng(0), 2).agent is None
+    with pytest.raises(DatasetError, match="state/pacman"):
+        SequenceData(tmp_path, seq_len=5, agent=True)

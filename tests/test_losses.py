@@ -178,6 +178,28 @@ def test_generator_loss_weighs_far_predictions_less_with_a_horizon_decay() -> No
                            LossConfig(recon_horizon_decay=0.25), warmup=3)[1]
     assert early["loss/G/recon"] == pytest.approx(full["loss/G/recon"], rel=1e-5)
 
+
+def test_pacman_keeps_his_full_recon_weight_under_a_horizon_decay() -> None:
+    batch = make_batch(seed=2)  # T = 4: predictions 0, 1, 2; with warmup 1 the last weighs decay ** 2
+    batch.agent = torch.zeros(2, 4, 1, S, S, dtype=torch.bool)
+    batch.agent[:, 3, :, :4, :4] = True  # where he is in the frame predicted last
+    batch.agent[:, 2, :, :4, 8:12] = True  # and where he was in the frame before it
+    rollout = stub_rollout(2, 4, 0.0)
+    rollout.frames = batch.frames[:, 1:].clone()
+    for rows, cols in ((slice(0, 4), slice(0, 4)), (slice(0, 4), slice(8, 12)), (slice(20, 24), slice(20, 24))):
+        rollout.frames[:, 2, :, rows, cols] += 0.5  # three equal errors: now, before, elsewhere
+
+    def recon(**kw) -> float:
+        return generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig(**kw), warmup=1)[1]["loss/G/recon"]
+
+    full, decay = recon(), 0.25**2
+    assert recon(recon_horizon_decay=0.25) == pytest.approx(decay * full, rel=1e-5)
+    kept = recon(recon_horizon_decay=0.25, recon_horizon_keep_agent=True)
+    assert kept == pytest.approx(full * (2 + decay) / 3, rel=1e-5)
+    batch.agent = None
+    with pytest.raises(ValueError, match="Batch.agent"):
+        recon(recon_horizon_decay=0.25, recon_horizon_keep_agent=True)
+
 class MeanDisc(nn.Module):
     """A stub D scoring each frame by gain * its mean pixel; its heads are views of that score
     (a wrong action flips a pair's score; the info head is sure of the true action on pairs

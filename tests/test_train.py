@@ -68,6 +68,12 @@ def test_resume_equals_training_straight_through(tiny_recording, tmp_path):
     assert steps == list(range(1, 7))  # one history, no duplicated lines
 
 
+def test_training_loads_pacman_cells_when_the_loss_keeps_his_weight(tiny_recording, tmp_path):
+    # Without the cells in its batches the generator loss would raise on the first step.
+    config = tiny("train.steps=2", "loss.recon_horizon_decay=0.5", "loss.recon_horizon_keep_agent=true")
+    assert train(config, tiny_recording, tmp_path / "run", progress=False).step == 2
+
+
 def test_a_second_run_into_the_same_directory_needs_resume(tiny_recording, tmp_path):
     from gamegan.errors import UsageError
 

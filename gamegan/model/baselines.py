@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gamegan.config import LossConfig, ModelConfig
-from gamegan.losses import horizon_weights, pixel_recon
+from gamegan.losses import agent_pixels, horizon_weights, pixel_recon
 from gamegan.model.encoder import Encoder
 from gamegan.model.generator import Generator
 from gamegan.model.renderer import SimpleRenderer
@@ -52,15 +52,16 @@ class ActionLSTM(nn.Module):
 
     def phases(self, loss_cfg: LossConfig) -> list[Phase]:
         """One phase: pixel MSE of every predicted frame, with GameGAN's extra weight on moving
-        pixels (`loss_cfg.recon_motion`, `recon_motion_fake`, `recon_l1`, `recon_horizon_decay`),
-        averaged over pixels."""
+        pixels (`loss_cfg.recon_motion`, `recon_motion_fake`, `recon_l1`, `recon_horizon_decay`,
+        `recon_horizon_keep_agent`), averaged over pixels."""
         pixels = 3 * self.config.frame_size**2
 
         def loss(batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
             rollout = self.rollout(batch.frames, batch.actions, ctx.warmup)
             steps = horizon_weights(rollout.frames.shape[1], ctx.warmup, loss_cfg.recon_horizon_decay,
                                     rollout.frames.device)
-            recon = pixel_recon(rollout.frames, batch.frames, loss_cfg, steps) / pixels
+            keep = agent_pixels(batch, loss_cfg)
+            recon = pixel_recon(rollout.frames, batch.frames, loss_cfg, steps, keep) / pixels
             return recon, {"loss/lstm/recon": float(recon.detach())}
 
         return [Phase("lstm", self, loss)]

@@ -21,9 +21,12 @@ class Batch:
     frames: Tensor  # (B, T, 3, H, W) float in [-1, 1]
     actions: Tensor  # (B, T-1) long
     wrong_actions: Tensor  # (B, T-1) long, each != actions (for the action discriminator)
+    agent: Tensor | None = None  # (B, T, 1, H, W) bool: pixels of Pac-Man's recorded cell, when asked for
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
-        return Batch(*(getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)))
+        def move(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x.to(device, non_blocking=non_blocking)
+        return Batch(*(move(getattr(self, f.name)) for f in fields(self)))
 
 
 @dataclass
