@@ -158,7 +158,12 @@ def _train_state(step: int, optimizers: dict[str, torch.optim.Optimizer], rng: n
 def _restore_train_state(state: dict[str, Any], optimizers: dict[str, torch.optim.Optimizer],
                          rng: np.random.Generator) -> tuple[int, int]:
     for name, opt in optimizers.items():
+        # load_state_dict brings back the saved lr and betas too; the config's (a `--set
+        # train.lr=...` given with `--resume`) win, so a run can be fine-tuned at a lower rate.
+        hyper = [{k: group[k] for k in ("lr", "betas")} for group in opt.param_groups]
         opt.load_state_dict(state["optimizers"][name])
+        for group, wanted in zip(opt.param_groups, hyper):
+            group.update(wanted)
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])

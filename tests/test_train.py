@@ -74,6 +74,13 @@ def test_training_loads_pacman_cells_when_the_loss_keeps_his_weight(tiny_recordi
     assert train(config, tiny_recording, tmp_path / "run", progress=False).step == 2
 
 
+def test_resume_takes_a_new_learning_rate_from_the_config(tiny_recording, tmp_path):
+    train(tiny("train.steps=1"), tiny_recording, tmp_path / "run", progress=False)
+    train(tiny("train.steps=2", "train.lr=1e-5"), tiny_recording, tmp_path / "run", resume=True, progress=False)
+    saved = load_train_state(latest_checkpoint(tmp_path / "run"))["optimizers"]
+    assert {group["lr"] for opt in saved.values() for group in opt["param_groups"]} == {1e-5}
+
+
 def test_a_second_run_into_the_same_directory_needs_resume(tiny_recording, tmp_path):
     from gamegan.errors import UsageError
 
