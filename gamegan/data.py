@@ -71,7 +71,6 @@ class SequenceData:
         with open_dataset(self.path) as data:
             self.meta = data.meta
             self._geometry = _agent_geometry(data) if agent else None
-            self._state_fields = [f for f in ("pacman", "view_origin") if f in data.state_fields]
             lengths = data.episode_lengths.astype(np.int64)
             all_episodes = np.arange(data.n_episodes)
             self.episodes = all_episodes if episodes is None else np.asarray(episodes)
@@ -86,8 +85,9 @@ class SequenceData:
             if in_memory:
                 self._frames = np.concatenate([data.frames(int(i)) for i in self.episodes])
                 self._actions = np.concatenate([data.actions(int(i)) for i in self.episodes]).astype(np.int64)
-                if self._geometry is not None:
-                    self._cells = np.concatenate([self._agent_cells(data, int(i)) for i in self.episodes])
+            if self._geometry is not None:
+                # A few hundred bytes a frame: held in RAM even when frames are read lazily.
+                self._agent_cells = np.concatenate([_agent_cells(data, int(i), self._geometry) for i in self.episodes])
         self.seq_len = seq_len
         self.n_actions = self.meta.n_actions
         self._offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
@@ -105,22 +105,6 @@ class SequenceData:
             self._dataset = open_dataset(self.path)
         return self._dataset
 
-    def _agent_cells(self, data: Dataset, episode: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Pac-Man's view cell in frames [start:stop] of an episode, int (T, 2)."""
-        state = {name: data.state(episode, name, start, stop) for name in self._state_fields}
-        return state_view(self._geometry, state)["pacman"]
-
-    def _agent_masks(self, cells: np.ndarray) -> torch.Tensor:
-        """(B, T, 2) view cells -> bool (B, T, 1, H, W), True on each cell's pixels (none for
-        a cell outside the view)."""
-        g = self._geometry
-        top = np.where(cells[..., 0] >= 0, g.pad_y + cells[..., 0] * g.cell, -g.frame_size)[..., None]
-        left = np.where(cells[..., 1] >= 0, g.pad_x + cells[..., 1] * g.cell, -g.frame_size)[..., None]
-        px = np.arange(g.frame_size)
-        rows = (px >= top) & (px < top + g.cell)  # (B, T, H)
-        cols = (px >= left) & (px < left + g.cell)  # (B, T, W)
-        return torch.from_numpy(rows[..., :, None] & cols[..., None, :]).unsqueeze(2)
-
     def window(self, k: int, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Frames (T, H, W, 3) uint8 and actions (T-1,) int64 of episode slot k from `start`."""
         stop = start + self.seq_len
@@ -136,25 +120,20 @@ class SequenceData:
         """A batch of random windows, with a wrong action for each true one."""
         slots = rng.choice(len(self.episodes), size=batch_size, p=self._weights)
         starts = rng.integers(0, self.lengths[slots] - self.seq_len + 1)
-        cells = None
+        idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T) rows of the concatenation
         if self.in_memory:
-            idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T)
             frames, actions = self._frames[idx], self._actions[idx[:, :-1]]
-            if self._geometry is not None:
-                cells = self._cells[idx]
         else:
             pairs = [self.window(int(k), int(s)) for k, s in zip(slots, starts)]
             frames = np.stack([f for f, _ in pairs])
             actions = np.stack([a for _, a in pairs])
-            if self._geometry is not None:
-                data = self._lazy()
-                cells = np.stack([self._agent_cells(data, int(self.episodes[k]), int(s), int(s) + self.seq_len)
-                                  for k, s in zip(slots, starts)])
+        agent = None
+        if self._geometry is not None:
+            agent = torch.from_numpy(self._geometry.pixels(self._agent_cells[idx])).unsqueeze(2)  # (B, T, 1, H, W)
         actions_t = torch.from_numpy(actions)
         shift = torch.from_numpy(rng.integers(1, self.n_actions, size=actions.shape))
         return Batch(frames=to_model_frames(frames), actions=actions_t,
-                     wrong_actions=(actions_t + shift) % self.n_actions,
-                     agent=None if cells is None else self._agent_masks(cells))
+                     wrong_actions=(actions_t + shift) % self.n_actions, agent=agent)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -204,6 +183,13 @@ def _agent_geometry(data: Dataset) -> CellGeometry:
     except (ValueError, TypeError, KeyError) as err:
         raise DatasetError(f"{data.path}: its game config gives no cell geometry ({err}); "
                            "loss.recon_horizon_keep_agent needs one of this repository's games") from err
+
+
+def _agent_cells(data: Dataset, episode: int, geometry: CellGeometry) -> np.ndarray:
+    """Pac-Man's view cell in every frame of an episode as a cell map, bool (L, rows, cols)."""
+    fields = [name for name in ("pacman", "view_origin") if name in data.state_fields]
+    # Given Pac-Man alone, the cells state_view marks as covered by a sprite are his.
+    return state_view(geometry, {name: data.state(episode, name) for name in fields})["covered"]
 
 
 def load_splits(path: str | Path, seq_len: int, val_fraction: float,

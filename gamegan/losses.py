@@ -146,11 +146,11 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
     if cfg.recon_motion > 0:
         moved = motion_map(real.float(), fake.float() if cfg.recon_motion_fake else None)
         error = error * (1 + cfg.recon_motion * moved)
-    if step_weights is not None and keep is not None:
-        error = error * torch.maximum(step_weights.view(1, -1, 1, 1, 1), keep.float())
-    elif step_weights is not None:
-        error = error * step_weights.view(1, -1, 1, 1, 1)
-    return error.flatten(2).sum(-1).mean()
+    if step_weights is None:
+        return error.flatten(2).sum(-1).mean()
+    if keep is not None:  # per pixel; otherwise per frame, which spares a full-size product every step
+        return (error * torch.maximum(step_weights.view(1, -1, 1, 1, 1), keep.float())).flatten(2).sum(-1).mean()
+    return (error.flatten(2).sum(-1) * step_weights).mean()
 
 
 def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: Batch, rollout: Rollout,

@@ -187,8 +187,8 @@ class Scorer:
             return {}
         diff = ((a - b).abs() / 2).mean(dim=-3).flatten(0, 1).cpu().numpy()  # (N, H, W)
         seen = [self.reader.read(to_uint8_frames(x.flatten(0, 1))) for x in (a, b, real)]
-        ghosts = self._pixels(seen[0].ghosts | seen[1].ghosts | seen[2].ghosts)
-        walls = self._pixels(seen[2].walls)
+        ghosts = self.geometry.pixels(seen[0].ghosts | seen[1].ghosts | seen[2].ghosts)
+        walls = self.geometry.pixels(seen[2].walls)
         return {"ghost_cells": _masked_mean(diff, ghosts), "wall_cells": _masked_mean(diff, walls),
                 "all_pixels": diff.mean(axis=(1, 2))}
 
@@ -216,19 +216,11 @@ class Scorer:
         """MSE on [0, 1] per start: returned vs start frame, on all pixels and on the start's
         wall cells (0 for a perfect simulator: walls never change), and far point vs start
         (how far the walk took the view: a simulator that never moves scores 0 there)."""
-        walls = self._pixels(self.reader.read(to_uint8_frames(start)).walls)
+        walls = self.geometry.pixels(self.reader.read(to_uint8_frames(start)).walls)
         sq_back = (((back - start) / 2) ** 2).mean(dim=-3).cpu().numpy()  # (B, H, W)
         sq_far = (((far - start) / 2) ** 2).mean(dim=-3).cpu().numpy()
         return {"mse": sq_back.mean(axis=(1, 2)), "wall_mse": _masked_mean(sq_back, walls),
                 "far_mse": sq_far.mean(axis=(1, 2))}
-
-    def _pixels(self, cells: np.ndarray) -> np.ndarray:
-        """Cell masks (N, R, C) -> pixel masks (N, S, S)."""
-        g = self.geometry
-        out = np.zeros((len(cells), g.frame_size, g.frame_size), dtype=bool)
-        out[:, g.pad_y:g.pad_y + g.rows * g.cell, g.pad_x:g.pad_x + g.cols * g.cell] = (
-            cells.repeat(g.cell, axis=1).repeat(g.cell, axis=2))
-        return out
 
 
 def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

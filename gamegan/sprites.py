@@ -58,6 +58,13 @@ class CellGeometry:
         y, x = self.pad_y + row * self.cell, self.pad_x + col * self.cell
         return slice(y, y + self.cell), slice(x, x + self.cell)
 
+    def pixels(self, cells: np.ndarray) -> np.ndarray:
+        """Cell maps (..., rows, cols) -> pixel masks (..., S, S): each cell's pixels take its value."""
+        out = np.zeros((*cells.shape[:-2], self.frame_size, self.frame_size), dtype=bool)
+        out[..., self.pad_y:self.pad_y + self.rows * self.cell, self.pad_x:self.pad_x + self.cols * self.cell] = (
+            cells.repeat(self.cell, axis=-2).repeat(self.cell, axis=-1))
+        return out
+
 
 @dataclass
 class Entities:

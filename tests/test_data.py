@@ -2,11 +2,10 @@
 
 import pickle
 
-import numpy as np
-import torch
-
 import h5py
+import numpy as np
 import pytest
+import torch
 
 from recorder.dataset import DatasetError, open_dataset
 from recorder.game.palette import PALETTE

@@ -200,6 +200,7 @@ def test_pacman_keeps_his_full_recon_weight_under_a_horizon_decay() -> None:
     with pytest.raises(ValueError, match="Batch.agent"):
         recon(recon_horizon_decay=0.25, recon_horizon_keep_agent=True)
 
+
 class MeanDisc(nn.Module):
     """A stub D scoring each frame by gain * its mean pixel; its heads are views of that score
     (a wrong action flips a pair's score; the info head is sure of the true action on pairs
