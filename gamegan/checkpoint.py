@@ -2,7 +2,9 @@
 
 A checkpoint at step S in a run directory is two files written atomically (temp + rename):
 - `checkpoints/step_00000S.safetensors`: every weight, with the config JSON and the step in
-  the safetensors metadata, so a single file is enough to play or evaluate;
+  the safetensors metadata, so a single file is enough to play or evaluate; with
+  `train.ema_decay` on, also the simulator's averaged weights as `ema.<name>` (`gamegan.ema`),
+  which `load_model` plays in place of the raw ones;
 - `checkpoints/step_00000S.state.pt`: optimizer states, RNG states, step and counters,
   loaded with `torch.load(weights_only=True)` (no arbitrary pickle).
 The weights file is renamed into place last, so a checkpoint is complete once it is visible.
@@ -23,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gamegan.config import Config, ConfigError
+from gamegan.ema import EMA_PREFIX
 from gamegan.errors import CheckpointError
 
 FORMAT = "gamegan-checkpoint"
@@ -53,10 +56,12 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def save_weights(path: Path, model: nn.Module, config: Config, step: int, dtype: torch.dtype | None = None) -> None:
-    """Write the model's weights (optionally cast, e.g. fp16 for shipping) with config metadata."""
+def save_weights(path: Path, model: nn.Module, config: Config, step: int, dtype: torch.dtype | None = None,
+                 extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write the model's weights (optionally cast, e.g. fp16 for shipping) with config metadata;
+    `extra` tensors (the EMA's `ema.` ones) are stored beside them."""
     tensors = {}
-    for name, tensor in model.state_dict().items():
+    for name, tensor in {**model.state_dict(), **(extra or {})}.items():
         t = tensor.detach().cpu()
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
@@ -91,26 +96,27 @@ def read_config(path: Path) -> Config:
         raise CheckpointError(f"{path}: its stored config is unreadable ({err})") from None
 
 
-def load_weights(path: Path, model: nn.Module) -> int:
+def load_weights(path: Path, model: nn.Module, use_ema: bool = False) -> int:
     """Load weights into `model` (strict); returns the checkpoint's step.
 
+    With `use_ema`, the simulator gets the checkpoint's averaged weights where it has them.
     A file whose tensors do not fit the model (trained with another config) is a CheckpointError
     that names the first differing tensor.
     """
     path = Path(path)
     metadata = read_metadata(path)
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: corrupt checkpoint ({err})") from None
+    tensors = _read_tensors(path)
+    averaged = {name.removeprefix(EMA_PREFIX): tensors.pop(name) for name in list(tensors) if name.startswith(EMA_PREFIX)}
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
+    unexpected = sorted((set(tensors) | set(averaged)) - set(expected))
     if missing or unexpected:
         name = (missing or unexpected)[0]
         raise CheckpointError(f"{path}: was saved from a different model config "
                               f"({len(missing)} missing and {len(unexpected)} unexpected tensors, e.g. '{name}')")
-    for name, tensor in tensors.items():
+    if use_ema:
+        tensors.update(averaged)
+    for name, tensor in {**tensors, **averaged}.items():
         if tensor.shape != expected[name].shape:
             raise CheckpointError(f"{path}: was saved from a different model config "
                                   f"('{name}' is {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)})")
@@ -118,14 +124,29 @@ def load_weights(path: Path, model: nn.Module) -> int:
     return int(metadata.get("step", 0))
 
 
+def load_ema_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's `ema.` tensors, as `SimulatorEMA.tensors` wrote them (empty without an EMA)."""
+    path = Path(path)
+    read_metadata(path)
+    return {name: t for name, t in _read_tensors(path).items() if name.startswith(EMA_PREFIX)}
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({err})") from None
+
+
 def save_checkpoint(run_dir: Path, step: int, model: nn.Module, config: Config, train_state: dict[str, Any],
-                    keep_last: int = 3) -> Path:
-    """Write weights + training state for `step`, then prune to the newest `keep_last`."""
+                    keep_last: int = 3, extra: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write weights (+ `extra` tensors) and training state for `step`, then prune to the
+    newest `keep_last`."""
     directory = checkpoint_dir(run_dir)
     weights = directory / f"step_{step:07d}.safetensors"
     state = directory / f"step_{step:07d}.state.pt"
     _atomic_write(state, lambda tmp: torch.save(train_state, tmp))
-    save_weights(weights, model, config, step)
+    save_weights(weights, model, config, step, extra=extra)
     if keep_last > 0:
         for old in list_checkpoints(run_dir)[:-keep_last]:
             old.unlink(missing_ok=True)
@@ -171,12 +192,13 @@ def resolve_checkpoint(path: Path) -> Path:
     return path
 
 
-def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, Config, int]:
-    """Build the model a checkpoint (or a run's latest) describes and load its weights."""
+def load_model(path: Path, device: torch.device | str = "cpu", use_ema: bool = True) -> tuple[nn.Module, Config, int]:
+    """Build the model a checkpoint (or a run's latest) describes and load its weights: the
+    simulator's averaged ones when the run kept an EMA (unless `use_ema` is off)."""
     from gamegan.model.factory import build_model
 
     weights = resolve_checkpoint(path)
     config = read_config(weights)
     model = build_model(config.model)
-    step = load_weights(weights, model)
+    step = load_weights(weights, model, use_ema=use_ema)
     return model.to(device).eval(), config, step

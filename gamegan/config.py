@@ -145,6 +145,9 @@ class TrainConfig:
     """Adam betas."""
     grad_clip: float = 10.0
     """Global gradient-norm clip for each optimizer step (0 disables)."""
+    ema_decay: float = 0.0
+    """Keep an exponential moving average of the simulator's weights with this decay (averaging
+    over ~1/(1 - decay) steps; 0 keeps none). Play, eval and export then use the average."""
     warmup_start: int = 8
     """w0: ground-truth frames fed at the start of training before free-running."""
     warmup_floor: int = 2

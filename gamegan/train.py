@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from gamegan.checkpoint import latest_checkpoint, load_train_state, load_weights, save_checkpoint
+from gamegan.checkpoint import latest_checkpoint, load_ema_tensors, load_train_state, load_weights, save_checkpoint
 from gamegan.config import Config
 from gamegan.data import SequenceData, batch_stream, load_splits
 from gamegan.distributed import (DistInfo, all_agree, average_gradients, broadcast_parameters,
                                  init_distributed, shutdown)
+from gamegan.ema import SimulatorEMA
 from gamegan.errors import CheckpointError, UsageError
 from gamegan.model.factory import build_model
 from gamegan.model.types import Batch, Phase, StepContext
@@ -47,6 +48,8 @@ class TrainResult:
     nonfinite_steps: int
     model: nn.Module
     """The trained model (on its training device), for library users."""
+    ema: SimulatorEMA | None = None
+    """The simulator's weight average when `train.ema_decay` is on (`ema.simulator` plays)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -229,6 +232,8 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
     model.to(device)
     if device.type == "cuda" and config.train.amp:
         use_channels_last(model)
+    broadcast_parameters(model, info)
+    ema = _simulator_ema(model, config, latest if resume else None)  # of the same weights on every rank, uncompiled
     if config.train.compile:
         for phase in phases:
             for child in phase.module.children():
@@ -237,7 +242,6 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
                   for p in phases}
     if resume and latest is not None:
         step, nonfinite = _restore_train_state(load_train_state(latest), optimizers, rng)
-    broadcast_parameters(model, info)
     good = (copy.deepcopy(model.state_dict()), {n: copy.deepcopy(o.state_dict()) for n, o in optimizers.items()})
 
     log = RunLog(run_dir, enabled=info.is_main)
@@ -249,7 +253,8 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
     def checkpoint() -> None:
         nonlocal good
         if info.is_main:
-            save_checkpoint(run_dir, step, model, config, _train_state(step, optimizers, rng, nonfinite), config.train.keep_last)
+            save_checkpoint(run_dir, step, model, config, _train_state(step, optimizers, rng, nonfinite),
+                            config.train.keep_last, extra=ema.tensors() if ema else None)
         good = (copy.deepcopy(model.state_dict()), {n: copy.deepcopy(o.state_dict()) for n, o in optimizers.items()})
 
     # --- Stage 3: iterate --------------------------------------------------------------------
@@ -274,6 +279,8 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
                 step_logs.update(logs)
             if step_logs:
                 bad_in_a_row = 0
+                if ema:
+                    ema.update(model)
             else:
                 nonfinite += 1
                 bad_in_a_row += 1
@@ -301,7 +308,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
             if bar:
                 bar.update(task, completed=time.perf_counter() - start_time if budget else step)
             if info.is_main and step % config.train.sample_every == 0:
-                write_samples(model.simulator, sample_batch, config.train.warmup_floor, run_dir / "samples", step)
+                write_samples(ema.simulator if ema else model.simulator, sample_batch, config.train.warmup_floor, run_dir / "samples", step)
             out_of_time = max_seconds is not None and time.perf_counter() - start_time > max_seconds
             if step % config.train.ckpt_every == 0 or step == config.train.steps or stop.requested or out_of_time:
                 checkpoint()
@@ -312,7 +319,21 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
     seconds = time.perf_counter() - start_time
     return TrainResult(run_dir=run_dir, step=step, seconds=seconds,
                        frames_per_s=(step - start_step) * frames_per_iter / max(seconds, 1e-9),
-                       interrupted=interrupted, nonfinite_steps=nonfinite, model=model)
+                       interrupted=interrupted, nonfinite_steps=nonfinite, model=model, ema=ema)
+
+
+def _simulator_ema(model: nn.Module, config: Config, resumed_from: Path | None) -> SimulatorEMA | None:
+    """The weight average when the config asks for one, taken back from the checkpoint resumed
+    (a run that kept none starts its average at the resumed weights)."""
+    if config.train.ema_decay == 0:
+        return None
+    ema = SimulatorEMA(model, config.train.ema_decay)
+    saved = load_ema_tensors(resumed_from) if resumed_from is not None else {}
+    if saved:
+        ema.load(saved)
+    else:
+        ema.update(model)
+    return ema
 
 
 def check_resume_config(run_dir: Path, config: Config) -> None:

@@ -150,6 +150,7 @@ def test_sigint_saves_a_checkpoint_and_resume_continues(tiny_recording, tmp_path
 @pytest.mark.parametrize("extra, message", [
     (["--set", "loss.nonsense=1"], "unknown config key"),
     (["--preset", "giant"], "unknown preset"),
+    (["--set", "train.ema_decay=1.5"], "ema_decay"),
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--set", "bogus=1"], "cuda"),
 ])
 def test_train_cli_rejects_bad_options_in_one_line(tiny_recording, tmp_path, extra, message):
