@@ -3,6 +3,7 @@
 
     python benchmarks/follow_keys.py                                   # the shipped model
     python benchmarks/follow_keys.py runs/ship --episodes 40 --steps 80
+    python benchmarks/follow_keys.py runs/ship --seed 2007 --strip s2007.png   # also: one session, sim | real
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 
 import torch
 
-from play.follow import follow_keys, format_report
+from gamegan.media import save_png
+from play.follow import follow_keys, follow_strip, format_report
 
 
 def main() -> None:
@@ -22,6 +24,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--seed", type=int, default=1000, help="first game seed (the recordings use 0 and 999)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--strip", default=None, metavar="PNG",
+                        help="also draw session --seed as simulator | real game per step (red bar: a miss)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -29,6 +33,9 @@ def main() -> None:
     summary.update(model=args.model or "shipped", steps=args.steps, seed=args.seed)
     print(format_report(summary))
     print(json.dumps(summary))
+    if args.strip:
+        image = follow_strip(args.model, seed=args.seed, steps=args.steps)
+        print(f"session {args.seed}: {save_png(image, args.strip, scale=2)}")
 
 
 if __name__ == "__main__":

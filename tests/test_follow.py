@@ -7,7 +7,8 @@ import copy
 import numpy as np
 import pytest
 
-from play.follow import KINDS, FollowReport, _score, follow_episode, follow_keys, format_report, palette_reader
+from play.follow import (KINDS, FollowReport, WatchedStep, _score, follow_episode, follow_keys, follow_strip,
+                         format_report, palette_reader)
 from play.session import GameStarts
 from recorder.game import GameConfig
 
@@ -75,6 +76,22 @@ def test_follow_keys_on_the_shipped_model(one_thread: None) -> None:
     assert summary["episodes"] == 2 and 0 < summary["overall"]["n"] <= 16
     assert len(report.first_miss) == len(report.played) == 2 and sum(report.played) == summary["overall"]["n"]
     assert all(m is None or 1 <= m <= p for m, p in zip(report.first_miss, report.played))
+
+
+def test_a_watched_session_pairs_each_frame_with_the_real_game() -> None:
+    for session_type, same in ((TwinSession, True), (BlankSession, False)):
+        session, report, watched = session_type(3), FollowReport(), []
+        follow_episode(session, palette_reader(session.start.game), report, 12, 3, watch=watched)
+        assert len(watched) == report.overall.n > 0
+        assert all(np.array_equal(w.sim, w.real) == same and w.score.match == same for w in watched)
+
+
+def test_follow_strip_tiles_simulator_and_real_game_per_step(one_thread: None) -> None:
+    image = follow_strip(None, seed=5, steps=8, per_row=4)  # the shipped model
+    tile_w = 64 + 3 + 64
+    assert image.shape == (64 + 4 + 64, 4 * tile_w + 3 * 4, 3)
+    bars = image[0, 64:67]  # the first step's bar: grey (in the real cell), white (no key) or red (a miss)
+    assert {tuple(c) for c in bars} <= {(110, 110, 110), (255, 255, 255), (220, 40, 40)}
 
 
 def test_ghosts_next_to_the_real_ones_count_as_near() -> None:
