@@ -153,9 +153,16 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
     return (error.flatten(2).sum(-1) * step_weights).mean()
 
 
+def rollout_recon(batch: Batch, rollout: Rollout, cfg: LossConfig) -> Tensor:
+    """`pixel_recon` of a rollout against its batch, each prediction weighed by how far it
+    ran free (`horizon_weights` of `rollout.warmup`), Pac-Man's cells kept (`agent_pixels`)."""
+    steps = horizon_weights(rollout.frames.shape[1], rollout.warmup, cfg.recon_horizon_decay, rollout.frames.device)
+    return pixel_recon(rollout.frames, batch.frames, cfg, steps, agent_pixels(batch, cfg))
+
+
 def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: Batch, rollout: Rollout,
-                   cfg: LossConfig, warmup: int = 1) -> tuple[Tensor, dict[str, float]]:
-    """All generator terms for one rollout over `batch` (made with `warmup` real inputs).
+                   cfg: LossConfig) -> tuple[Tensor, dict[str, float]]:
+    """All generator terms for one rollout over `batch`.
 
     Adversarial (hinge, every head), info-head action CE and z MSE on generated transitions,
     L1 feature matching of D's frame features against the real next frames, pixel MSE,
@@ -165,7 +172,7 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
     """
     real = batch.frames  # (B, T, 3, S, S)
     fake = rollout.frames  # (B, T-1, 3, S, S)
-    paired = horizon_weights(fake.shape[1], warmup, cfg.recon_horizon_decay, fake.device)
+    paired = horizon_weights(fake.shape[1], rollout.warmup, cfg.recon_horizon_decay, fake.device)
     out = discriminator(generated_sequence(batch, rollout), batch.actions)
     with torch.no_grad():
         real_features = discriminator.features(real[:, 1:])  # per block (B, T-1, C, H, W)
@@ -180,7 +187,7 @@ def generator_loss(generator: CycleModel, discriminator: Discriminator, batch: B
             ((f[:, 1:].float() - r.float()).abs().flatten(2).mean(-1) * paired).mean()
             for f, r in zip(out.features, real_features)
         ]).mean(),
-        "recon": pixel_recon(fake, real, cfg, paired, agent_pixels(batch, cfg)),
+        "recon": rollout_recon(batch, rollout, cfg),
     }
     weights = {"adv_frame": cfg.adv, "adv_action": cfg.adv, "adv_temporal": cfg.adv, "action": cfg.action,
                "feat_match": cfg.feat_match, "recon": cfg.recon}

@@ -65,7 +65,7 @@ def test_baseline_trains_with_the_shared_trainer_and_plays(tiny_recording, tmp_p
         assert extras["components"].shape == (3, 1, 3, 32, 32) and extras["masks"].shape == (3, 1, 1, 32, 32)
         assert frame.min() >= -1 and frame.max() <= 1
         rollout = sim.rollout(batch.frames, batch.actions, warmup=2)
-        assert rollout.frames.shape == (3, 4, 3, 32, 32)
+        assert rollout.frames.shape == (3, 4, 3, 32, 32) and rollout.warmup == 2
 
 
 def test_action_lstm_is_deterministic_and_its_phase_fits_a_batch(tiny_recording):

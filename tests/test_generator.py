@@ -320,6 +320,8 @@ def test_warmup_one_ignores_later_real_frames() -> None:
     assert torch.equal(model.rollout(frames, actions, warmup=0, z=z).frames, base)  # clamped to 1
     assert torch.equal(model.rollout(frames, actions, warmup=99, z=z).frames,
                        model.rollout(frames, actions, warmup=5, z=z).frames)
+    # The rollout says how many real frames it took, so the losses weigh its horizon right.
+    assert [model.rollout(frames, actions, warmup=w, z=z).warmup for w in (0, 3, 99)] == [1, 3, 5]
 
 
 def test_feedback_frames_are_detached() -> None:

@@ -168,14 +168,14 @@ def test_generator_loss_weighs_far_predictions_less_with_a_horizon_decay() -> No
     rollout = stub_rollout(2, 4, 0.0)
     rollout.frames = batch.frames[:, 1:].clone()
     rollout.frames[:, 2] = -batch.frames[:, 3]  # only the last prediction is wrong
-    full = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig(), warmup=2)[1]
-    decayed = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout,
-                             LossConfig(recon_horizon_decay=0.25), warmup=2)[1]
+    rollout.warmup = 2
+    full = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig())[1]
+    decayed = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig(recon_horizon_decay=0.25))[1]
     for key in ("loss/G/recon", "loss/G/feat_match"):
         assert full[key] > 0 and decayed[key] == pytest.approx(0.25 * full[key], rel=1e-5)
     # An error on a prediction made from a real frame keeps its full weight.
-    early = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout,
-                           LossConfig(recon_horizon_decay=0.25), warmup=3)[1]
+    rollout.warmup = 3
+    early = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig(recon_horizon_decay=0.25))[1]
     assert early["loss/G/recon"] == pytest.approx(full["loss/G/recon"], rel=1e-5)
 
 
@@ -190,7 +190,7 @@ def test_pacman_keeps_his_full_recon_weight_under_a_horizon_decay() -> None:
         rollout.frames[:, 2, :, rows, cols] += 0.5  # three equal errors: now, before, elsewhere
 
     def recon(**kw) -> float:
-        return generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig(**kw), warmup=1)[1]["loss/G/recon"]
+        return generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig(**kw))[1]["loss/G/recon"]
 
     full, decay = recon(), 0.25**2
     assert recon(recon_horizon_decay=0.25) == pytest.approx(decay * full, rel=1e-5)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gamegan.config import LossConfig, ModelConfig
-from gamegan.losses import agent_pixels, horizon_weights, pixel_recon
+from gamegan.losses import rollout_recon
 from gamegan.model.encoder import Encoder
 from gamegan.model.generator import Generator
 from gamegan.model.renderer import SimpleRenderer
@@ -58,10 +58,7 @@ class ActionLSTM(nn.Module):
 
         def loss(batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
             rollout = self.rollout(batch.frames, batch.actions, ctx.warmup)
-            steps = horizon_weights(rollout.frames.shape[1], ctx.warmup, loss_cfg.recon_horizon_decay,
-                                    rollout.frames.device)
-            keep = agent_pixels(batch, loss_cfg)
-            recon = pixel_recon(rollout.frames, batch.frames, loss_cfg, steps, keep) / pixels
+            recon = rollout_recon(batch, rollout, loss_cfg) / pixels
             return recon, {"loss/lstm/recon": float(recon.detach())}
 
         return [Phase("lstm", self, loss)]
@@ -235,5 +232,5 @@ class WorldModels(nn.Module):
         latents = torch.stack(sampled, dim=1)  # (B, n, L)
         out = self.vae.decode(latents.flatten(0, 1)).unflatten(0, (b, n))  # (B, n, 3, S, S)
         final = SimState(frame=out[:, -1], h=state[0][0], c=state[1][0], extra={"latent": latents[:, -1]})
-        return Rollout(frames=out, components=out[:, :, None], masks=torch.ones_like(out[:, :, None, :1]),
+        return Rollout(frames=out, warmup=w, components=out[:, :, None], masks=torch.ones_like(out[:, :, None, :1]),
                        hidden=torch.cat(hiddens, dim=1), final_state=final, extra={"latents": latents})

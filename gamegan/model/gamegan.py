@@ -55,7 +55,7 @@ class GameGAN(nn.Module):
         def g_loss(batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
             rollout = self.generator.rollout(batch.frames, batch.actions, ctx.warmup)
             ctx.scratch[ROLLOUT_KEY] = detach_rollout(rollout)
-            return generator_loss(self.generator, self.discriminator, batch, rollout, loss_cfg, ctx.warmup)
+            return generator_loss(self.generator, self.discriminator, batch, rollout, loss_cfg)
 
         def d_loss(batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
             if ROLLOUT_KEY not in ctx.scratch:

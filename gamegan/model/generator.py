@@ -154,6 +154,7 @@ class Generator(nn.Module):
             extra["gates"] = torch.stack([s.extra["gate"] for s in steps], dim=1)  # (B, n)
         return Rollout(
             frames=torch.stack([drawn[t].frame for t in range(n)], dim=1),  # (B, n, 3, S, S)
+            warmup=w,
             z=z,
             components=torch.stack([drawn[t].components for t in range(n)], dim=1),  # (B, n, K, 3, S, S)
             masks=torch.stack([drawn[t].masks for t in range(n)], dim=1),  # (B, n, K, 1, S, S)

@@ -64,6 +64,7 @@ class Rollout:
     """
 
     frames: Tensor  # (B, T-1, 3, H, W) predictions in [-1, 1]
+    warmup: int = 1  # real frames fed (clamped to [1, T-1]): frames[:, t] for t >= warmup came from the model's own
     z: Tensor | None = None  # (B, T-1, Z) noise used at each step
     components: Tensor | None = None  # (B, T-1, K, 3, H, W) per-component RGB
     masks: Tensor | None = None  # (B, T-1, K, 1, H, W) fine masks, sum to 1 over K (with `copy`)
