@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from recorder.game import Game
 from recorder.game.palette import PALETTE
 
 KINDS: tuple[str, ...] = ("move", "bump", "noop")
+STRIP_BAR = 3
+"""Height in pixels of the bar under each step of `follow_strip`, in one of these colours:"""
+STRIP_MATCH, STRIP_NO_KEY, STRIP_MISS = (np.array(c, np.uint8) for c in ((110, 110, 110), (255, 255, 255), (220, 40, 40)))
 HORIZONS: tuple[tuple[int, int], ...] = ((1, 5), (6, 10), (11, 20), (21, 40), (41, 80), (81, 160))
 """Inclusive step ranges the report groups by; steps past the last range are not grouped."""
 
@@ -128,20 +131,10 @@ def keyboard_player(seed: int) -> RandomAgent:
     return RandomAgent(min_hold=2, max_hold=8, noop_prob=0.1, open_prob=0.6, seed=seed)
 
 
-@dataclass(frozen=True)
-class WatchedStep:
-    """One step of a watched session: the key, both frames after it, and its score."""
-
-    action: int
-    sim: np.ndarray  # uint8 (H, W, 3)
-    real: np.ndarray  # uint8 (H, W, 3)
-    score: StepScore
-
-
 def follow_episode(session: FollowSession, reader: PaletteReader, report: FollowReport, steps: int,
-                   seed: int, watch: list[WatchedStep] | None = None) -> None:
-    """Drive one session for up to `steps` keys and add every step to `report` (and to `watch`,
-    with both frames, when given)."""
+                   seed: int, on_step: Callable[[int, StepScore], None] | None = None) -> None:
+    """Drive one session for up to `steps` keys and add every step to `report`; `on_step(action,
+    score)` is called after each, with the session already stepped."""
     game: Game = session.start.game
     if game is None:
         raise ValueError("the session has no real game to compare with (start frames from a recording?)")
@@ -161,8 +154,8 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         score = _score(seen.pacman[0], seen.ghosts[0], real["pacman"][0], real["ghosts"][0])
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
         report.add(t, kind, score)
-        if watch is not None:
-            watch.append(WatchedStep(action, frame.copy(), game.render(), score))
+        if on_step is not None:
+            on_step(action, score)
         match = score.match
         if not match and first_miss is None:
             first_miss = t
@@ -189,22 +182,24 @@ def follow_keys(model: str | Path | None = None, episodes: int = 20, steps: int 
 
 def follow_strip(model: str | Path | None = None, seed: int = 0, steps: int = 32, per_row: int = 4,
                  device: str = "cpu") -> np.ndarray:
-    """One session of `follow_keys` as an image, to see what a miss looks like: per step the
-    simulator's frame | the real game's, the bar between them grey when Pac-Man is in the real
-    cell, red when he is elsewhere or gone, white on a step with no key; `per_row` steps a row."""
+    """One session of `follow_keys` as an image, to see what a miss looks like: per step what
+    `gamegan play --side-by-side` shows (simulator | real game) over a bar that is red when
+    Pac-Man is not in the real cell, white on a step with no key, grey otherwise; `per_row`
+    steps a row."""
     from gamegan.media import grid
     from play.launch import open_session
+    from play.session import compose
 
     session = open_session(model, seed=seed, device=device)
-    watched: list[WatchedStep] = []
-    follow_episode(session, palette_reader(session.start.game), FollowReport(), steps, seed, watch=watched)
-    tiles = [np.concatenate([w.sim, _bar(w, w.sim.shape[0]), w.real], axis=1) for w in watched]
+    tiles: list[np.ndarray] = []
+
+    def draw(action: int, score: StepScore) -> None:
+        tile = compose(session, side_by_side=True)
+        colour = STRIP_MISS if not score.match else STRIP_NO_KEY if action == 0 else STRIP_MATCH
+        tiles.append(np.concatenate([tile, np.broadcast_to(colour, (STRIP_BAR, tile.shape[1], 3))], axis=0))
+
+    follow_episode(session, palette_reader(session.start.game), FollowReport(), steps, seed, on_step=draw)
     return grid([tiles[i:i + per_row] for i in range(0, len(tiles), per_row)], pad=4)
-
-
-def _bar(step: WatchedStep, height: int) -> np.ndarray:
-    colour = (220, 40, 40) if not step.score.match else (255, 255, 255) if step.action == 0 else (110, 110, 110)
-    return np.broadcast_to(np.array(colour, np.uint8), (height, 3, 3))
 
 
 def palette_reader(game: Game) -> PaletteReader:

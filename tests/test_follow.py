@@ -7,8 +7,9 @@ import copy
 import numpy as np
 import pytest
 
-from play.follow import (KINDS, FollowReport, WatchedStep, _score, follow_episode, follow_keys, follow_strip,
-                         format_report, palette_reader)
+from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, FollowReport, _score,
+                         follow_episode, follow_keys, follow_strip, format_report, palette_reader)
+from play.session import GUTTER
 from play.session import GameStarts
 from recorder.game import GameConfig
 
@@ -78,20 +79,20 @@ def test_follow_keys_on_the_shipped_model(one_thread: None) -> None:
     assert all(m is None or 1 <= m <= p for m, p in zip(report.first_miss, report.played))
 
 
-def test_a_watched_session_pairs_each_frame_with_the_real_game() -> None:
-    for session_type, same in ((TwinSession, True), (BlankSession, False)):
-        session, report, watched = session_type(3), FollowReport(), []
-        follow_episode(session, palette_reader(session.start.game), report, 12, 3, watch=watched)
-        assert len(watched) == report.overall.n > 0
-        assert all(np.array_equal(w.sim, w.real) == same and w.score.match == same for w in watched)
+def test_on_step_sees_every_scored_step() -> None:
+    for session_type, match in ((TwinSession, True), (BlankSession, False)):
+        session, report, seen = session_type(3), FollowReport(), []
+        follow_episode(session, palette_reader(session.start.game), report, 12, 3,
+                       on_step=lambda action, score: seen.append(score.match))
+        assert len(seen) == report.overall.n > 0 and set(seen) == {match}
 
 
 def test_follow_strip_tiles_simulator_and_real_game_per_step(one_thread: None) -> None:
     image = follow_strip(None, seed=5, steps=8, per_row=4)  # the shipped model
-    tile_w = 64 + 3 + 64
-    assert image.shape == (64 + 4 + 64, 4 * tile_w + 3 * 4, 3)
-    bars = image[0, 64:67]  # the first step's bar: grey (in the real cell), white (no key) or red (a miss)
-    assert {tuple(c) for c in bars} <= {(110, 110, 110), (255, 255, 255), (220, 40, 40)}
+    tile_h, tile_w = 64 + STRIP_BAR, 64 + GUTTER + 64
+    assert image.shape == (2 * tile_h + 4, 4 * tile_w + 3 * 4, 3)
+    bar = image[64:tile_h, :tile_w]  # the first step's: one colour across the tile
+    assert any((bar == colour).all() for colour in (STRIP_MATCH, STRIP_NO_KEY, STRIP_MISS))
 
 
 def test_ghosts_next_to_the_real_ones_count_as_near() -> None:
