@@ -114,12 +114,12 @@ def load_weights(path: Path, model: nn.Module, use_ema: bool = False) -> int:
         name = (missing or unexpected)[0]
         raise CheckpointError(f"{path}: was saved from a different model config "
                               f"({len(missing)} missing and {len(unexpected)} unexpected tensors, e.g. '{name}')")
-    if use_ema:
-        tensors.update(averaged)
-    for name, tensor in {**tensors, **averaged}.items():
+    for name, tensor in [*tensors.items(), *averaged.items()]:
         if tensor.shape != expected[name].shape:
             raise CheckpointError(f"{path}: was saved from a different model config "
                                   f"('{name}' is {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)})")
+    if use_ema:
+        tensors.update(averaged)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return int(metadata.get("step", 0))
 
