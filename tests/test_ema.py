@@ -12,11 +12,7 @@ from gamegan.ema import EMA_PREFIX, SimulatorEMA, simulator_prefix
 from gamegan.model.factory import build_model
 from gamegan.shipped import export_model
 from gamegan.train import train
-
-
-def tiny(*overrides: str):
-    return apply_overrides(preset("tiny"), ["train.log_every=1", "train.sample_every=1000", "train.device=cpu",
-                                            *overrides])
+from train_helpers import tiny
 
 
 def _simulator_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -16,16 +16,12 @@ import torch.multiprocessing as mp
 
 from cli_helpers import cli, cli_env
 from gamegan.checkpoint import latest_checkpoint, list_checkpoints, load_train_state
-from gamegan.config import Config, apply_overrides, preset
+from gamegan.config import apply_overrides
 from gamegan.data import SequenceData
 from gamegan.model.factory import build_model
 from gamegan.run_log import read_metrics
 from gamegan.train import train, warmup_at
-
-
-def tiny(*overrides: str) -> Config:
-    base = ["train.log_every=1", "train.sample_every=1000", "train.device=cpu"]
-    return apply_overrides(preset("tiny"), base + list(overrides))
+from train_helpers import tiny
 
 
 @torch.no_grad()
