@@ -72,6 +72,7 @@ class Entities:
 
     pacman: np.ndarray  # int (N, 2) view cell, LOST where none
     ghosts: np.ndarray  # bool (N, R, C) cells holding a ghost (not counting Pac-Man's cell)
+    solid_ghosts: np.ndarray  # bool (N, R, C) ghost cells whose sprite is one ghost colour, not a blend
     pellets: np.ndarray  # bool (N, R, C)
     power: np.ndarray  # bool (N, R, C) power pellets
     walls: np.ndarray  # bool (N, R, C)
@@ -147,11 +148,14 @@ class PaletteReader:
         ghost_px = counts[..., self._ghosts].sum(-1)
         # Pac-Man is drawn over a ghost he shares a cell with; neither side counts that ghost.
         ghosts = (ghost_px >= t["ghost"]) & ~pac_cell
+        # A drawn ghost has one body colour; a generator unsure which ghost goes where paints a
+        # patchwork of them, which passes the summed test above but not this one.
+        solid = ghosts & (counts[..., self._ghosts].max(-1, initial=0) >= t["ghost"])
         none = np.zeros((n, rows, cols), dtype=bool)
         pellets = counts[..., self._pellet] >= t["pellet"] if self._pellet is not None else none
         power = counts[..., self._power] >= t["power"] if self._power is not None else none
         walls = counts[..., self._wall] >= t["wall"]
-        return Entities(pacman=pacman, ghosts=ghosts, pellets=pellets, power=power, walls=walls)
+        return Entities(pacman=pacman, ghosts=ghosts, solid_ghosts=solid, pellets=pellets, power=power, walls=walls)
 
 
 def state_view(geometry: CellGeometry, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

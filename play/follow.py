@@ -11,9 +11,11 @@ Steps are scored by what the key did in the real game: `move` (Pac-Man changed c
 start). `match` is the fraction of steps where the simulator shows Pac-Man in the real cell;
 `lost` the fraction where it shows no Pac-Man at all. Ghosts move with some randomness, so
 they are scored loosely, per real ghost: `ghosts_shown` is how many ghosts the simulator
-draws (1.0 = as many as there are; 0 = they faded away) and `ghosts_near` the share of real
-ghosts with a drawn ghost in the same or a neighbouring cell. The real game ends when a
-ghost catches Pac-Man; the episode's scoring stops there (the simulator never ends).
+draws (1.0 = as many as there are; 0 = they faded away), `ghosts_plausible` how many of those
+look and act like ghosts (drawn in one ghost colour, not a patchwork of several, and not
+stuck: see `STUCK_STEPS`), and `ghosts_near` the share of real ghosts with a drawn ghost in
+the same or a neighbouring cell. The real game ends when a ghost catches Pac-Man; the
+episode's scoring stops there (the simulator never ends).
 
     report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)
 """
@@ -37,6 +39,11 @@ STRIP_BAR = 3
 STRIP_MATCH, STRIP_NO_KEY, STRIP_MISS = (np.array(c, np.uint8) for c in ((110, 110, 110), (255, 255, 255), (220, 40, 40)))
 HORIZONS: tuple[tuple[int, int], ...] = ((1, 5), (6, 10), (11, 20), (21, 40), (41, 80), (81, 160))
 """Inclusive step ranges the report groups by; steps past the last range are not grouped."""
+STUCK_STEPS = 10
+"""A drawn ghost is stuck once its cell has shown a ghost this many steps in a row with no real
+ghost in or next to it. Real ghosts move with probability 0.75 a step (0.375 frightened), so
+one stays put this long with probability 0.25 ** 9 (1.5 % frightened); a simulator's ghost
+that does is a smear left behind, not a ghost."""
 
 
 class FollowSession(Protocol):
@@ -55,6 +62,7 @@ class StepScore:
     lost: bool  # no Pac-Man shown anywhere
     ghosts_real: int  # ghost cells in the real view (Pac-Man's own cell excluded)
     ghosts_shown: int  # ghost cells the simulator's frame shows
+    ghosts_plausible: int  # shown ghost cells drawn in one ghost colour and not stuck
     ghosts_near: int  # real ghost cells with a shown ghost in them or next to them
 
 
@@ -67,6 +75,7 @@ class Tally:
     lost: int = 0
     ghosts_real: int = 0
     ghosts_shown: int = 0
+    ghosts_plausible: int = 0
     ghosts_near: int = 0
 
     def add(self, score: StepScore) -> None:
@@ -75,6 +84,7 @@ class Tally:
         self.lost += int(score.lost)
         self.ghosts_real += score.ghosts_real
         self.ghosts_shown += score.ghosts_shown
+        self.ghosts_plausible += score.ghosts_plausible
         self.ghosts_near += score.ghosts_near
 
     def merge(self, other: "Tally") -> None:
@@ -82,10 +92,12 @@ class Tally:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def rates(self) -> dict:
-        """match/lost per step; ghosts shown and ghosts near a real one, per real ghost."""
+        """match/lost per step; ghosts shown, plausible and near a real one, per real ghost."""
         n, g = max(self.n, 1), max(self.ghosts_real, 1)
         return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3),
-                "ghosts_shown": round(self.ghosts_shown / g, 3), "ghosts_near": round(self.ghosts_near / g, 3)}
+                "ghosts_shown": round(self.ghosts_shown / g, 3),
+                "ghosts_plausible": round(self.ghosts_plausible / g, 3),
+                "ghosts_near": round(self.ghosts_near / g, 3)}
 
 
 @dataclass
@@ -141,6 +153,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
     player = keyboard_player(seed)
     player.reset(game, np.random.default_rng([seed, 1]))
     first_miss, played = None, 0
+    held = np.zeros((reader.geometry.rows, reader.geometry.cols), dtype=np.int64)  # steps each cell has shown a ghost
     for t in range(1, steps + 1):
         if game.done:
             break
@@ -151,7 +164,8 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         state = game.state
         real = state_view(reader.geometry, _state_arrays(state))
         seen = reader.read(frame[None])
-        score = _score(seen.pacman[0], seen.ghosts[0], real["pacman"][0], real["ghosts"][0])
+        held = (held + 1) * seen.ghosts[0]
+        score = _score(seen.pacman[0], seen.ghosts[0], seen.solid_ghosts[0], held, real["pacman"][0], real["ghosts"][0])
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
         report.add(t, kind, score)
         if on_step is not None:
@@ -214,27 +228,36 @@ def _state_arrays(state) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _score(pacman: np.ndarray, ghosts: np.ndarray, real_pacman: np.ndarray, real_ghosts: np.ndarray) -> StepScore:
-    """Score one frame's reading (Pac-Man's cell, ghost cells R x C) against the real game's."""
-    padded = np.pad(ghosts, 1)
-    rows, cols = ghosts.shape
-    near = np.zeros_like(ghosts)
-    for dy in range(3):  # a shown ghost covers its cell and the 8 around it
-        for dx in range(3):
-            near |= padded[dy:dy + rows, dx:dx + cols]
+def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.ndarray, real_pacman: np.ndarray,
+           real_ghosts: np.ndarray) -> StepScore:
+    """Score one frame's reading against the real game's: Pac-Man's cell; ghost cells, those of
+    them in one colour, and for how many steps each cell has shown a ghost (all R x C)."""
+    stuck = (held >= STUCK_STEPS) & ~_neighbourhood(real_ghosts)
     return StepScore(match=bool((pacman == real_pacman).all()), lost=bool(pacman[0] == LOST),
                      ghosts_real=int(real_ghosts.sum()), ghosts_shown=int(ghosts.sum()),
-                     ghosts_near=int((real_ghosts & near).sum()))
+                     ghosts_plausible=int((ghosts & solid & ~stuck).sum()),
+                     ghosts_near=int((real_ghosts & _neighbourhood(ghosts)).sum()))
+
+
+def _neighbourhood(cells: np.ndarray) -> np.ndarray:
+    """Cells that are set in `cells` (R x C) or next to one, diagonals included."""
+    padded = np.pad(cells, 1)
+    rows, cols = cells.shape
+    out = np.zeros_like(cells)
+    for dy in range(3):
+        for dx in range(3):
+            out |= padded[dy:dy + rows, dx:dx + cols]
+    return out
 
 
 def format_report(summary: dict) -> str:
     """A plain-text table of a `FollowReport.summary()`."""
-    head = f"{'steps':<10}{'n':>6}{'match':>8}{'lost':>8}{'ghosts shown':>14}{'ghosts near':>13}"
+    head = f"{'steps':<10}{'n':>6}{'match':>8}{'lost':>8}{'ghosts shown':>14}{'plausible':>11}{'ghosts near':>13}"
     lines = [head]
 
     def row(name: str, r: dict) -> str:
         return (f"{name:<10}{r['n']:>6}{r['match']:>8.1%}{r['lost']:>8.1%}"
-                f"{r['ghosts_shown']:>14.2f}{r['ghosts_near']:>13.1%}")
+                f"{r['ghosts_shown']:>14.2f}{r['ghosts_plausible']:>11.2f}{r['ghosts_near']:>13.1%}")
 
     for group in ("by_kind", "by_horizon"):
         lines += [row(name, r) for name, r in summary[group].items()]
@@ -245,5 +268,5 @@ def format_report(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["FollowReport", "StepScore", "Tally", "follow_episode", "follow_keys", "format_report", "keyboard_player",
-           "palette_reader"]
+__all__ = ["STUCK_STEPS", "FollowReport", "StepScore", "Tally", "follow_episode", "follow_keys", "format_report",
+           "keyboard_player", "palette_reader"]

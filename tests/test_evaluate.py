@@ -14,6 +14,7 @@ from PIL import Image
 
 from recorder.dataset import open_dataset
 from recorder.game import GameConfig
+from recorder.game.palette import PALETTE
 from recorder.game.layouts import LAYOUTS, parse_layout
 from recorder.record import RecordConfig, record
 
@@ -63,6 +64,7 @@ def test_finders_recover_recorded_state_in_classic_frames(tmp_path, size, layout
     assert truth["power"].any() and not (found.power ^ truth["power"])[visible].any()
     np.testing.assert_array_equal(found.ghost_count, truth["ghosts"].sum(axis=(1, 2)))
     assert found.ghost_count.max() >= 2
+    np.testing.assert_array_equal(found.solid_ghosts, found.ghosts)  # the game draws each in one colour
     np.testing.assert_array_equal(found.walls[0], parse_layout(LAYOUTS[layout]).walls)
 
 
@@ -75,6 +77,26 @@ def test_finders_place_cells_in_the_moving_maze_view(tmp_path):
     visible = ~truth["covered"]
     assert not (found.pellets ^ truth["pellets"])[visible].any()
     np.testing.assert_array_equal(found.ghost_count, truth["ghosts"].sum(axis=(1, 2)))
+
+
+def test_a_ghost_painted_in_two_ghost_colours_is_shown_but_not_solid(tiny_recording):
+    reader, geometry, _, frames = _read_back(tiny_recording)
+    found = reader.read(frames)
+    t, row, col = np.argwhere(found.ghosts)[0]
+    frame = frames[t].copy()
+    ys, xs = geometry.cell_slices(row, col)
+    cell = frame[ys, xs]  # a view: edits land in `frame`
+    body = cell[cell.shape[0] // 2, cell.shape[1] // 2].copy()  # the ghost's colour at its centre
+    others = [np.array(c, np.uint8) for name, c in PALETTE.items()
+              if name.startswith("ghost_") and tuple(c) != tuple(body)]
+    is_body = (cell == body).all(-1)
+    for k, colour in enumerate(others[:2], start=1):  # stripes in three ghost colours, a third each
+        stripe = is_body.copy()
+        stripe[:, [x for x in range(cell.shape[1]) if x % 3 != k]] = False
+        cell[stripe] = colour
+    patched = reader.read(frame[None])
+    assert patched.ghosts[0, row, col] and not patched.solid_ghosts[0, row, col]
+    assert found.solid_ghosts[t, row, col]
 
 
 def test_nearest_colour_tolerates_noise_and_blank_frames_are_lost(tiny_recording):
