@@ -73,6 +73,7 @@ class Entities:
     pacman: np.ndarray  # int (N, 2) view cell, LOST where none
     ghosts: np.ndarray  # bool (N, R, C) cells holding a ghost (not counting Pac-Man's cell)
     solid_ghosts: np.ndarray  # bool (N, R, C) ghost cells whose sprite is one ghost colour, not a blend
+    frightened: np.ndarray  # bool (N, R, C) ghost cells drawn in the frightened (edible) colour
     pellets: np.ndarray  # bool (N, R, C)
     power: np.ndarray  # bool (N, R, C) power pellets
     walls: np.ndarray  # bool (N, R, C)
@@ -103,6 +104,7 @@ class PaletteReader:
         self._pellet = index.get("pellet")
         self._power = index.get("power_pellet")
         self._ghosts = [i for n, i in index.items() if n.startswith("ghost_") or n == "frightened"]
+        self._frightened = index.get("frightened")
         cs = geometry.cell
         # Smallest area each sprite can have at this cell size (Pac-Man's varies with heading).
         areas = {
@@ -155,7 +157,9 @@ class PaletteReader:
         pellets = counts[..., self._pellet] >= t["pellet"] if self._pellet is not None else none
         power = counts[..., self._power] >= t["power"] if self._power is not None else none
         walls = counts[..., self._wall] >= t["wall"]
-        return Entities(pacman=pacman, ghosts=ghosts, solid_ghosts=solid, pellets=pellets, power=power, walls=walls)
+        frightened = ghosts & (counts[..., self._frightened] >= t["ghost"]) if self._frightened is not None else none
+        return Entities(pacman=pacman, ghosts=ghosts, solid_ghosts=solid, frightened=frightened, pellets=pellets,
+                        power=power, walls=walls)
 
 
 def state_view(geometry: CellGeometry, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

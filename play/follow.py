@@ -14,8 +14,10 @@ they are scored loosely, per real ghost: `ghosts_shown` is how many ghosts the s
 draws (1.0 = as many as there are; 0 = they faded away), `ghosts_plausible` how many of those
 look and act like ghosts (drawn in one ghost colour, not a patchwork of several, and not
 stuck: see `STUCK_STEPS`), and `ghosts_near` the share of real ghosts with a drawn ghost in
-the same or a neighbouring cell. The real game ends when a ghost catches Pac-Man; the
-episode's scoring stops there (the simulator never ends).
+the same or a neighbouring cell. `frightened_shown` is, of the steps on which the real game
+shows frightened (edible, blue) ghosts, the share on which the simulator draws at least one.
+The real game ends when a ghost catches Pac-Man; the episode's scoring stops there (the
+simulator never ends).
 
     report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)
 """
@@ -64,6 +66,8 @@ class StepScore:
     ghosts_shown: int  # ghost cells the simulator's frame shows
     ghosts_plausible: int  # shown ghost cells drawn in one ghost colour and not stuck
     ghosts_near: int  # real ghost cells with a shown ghost in them or next to them
+    frightened_real: bool  # the real game shows a frightened ghost
+    frightened_shown: bool  # ... and the simulator draws one too
 
 
 @dataclass
@@ -77,6 +81,8 @@ class Tally:
     ghosts_shown: int = 0
     ghosts_plausible: int = 0
     ghosts_near: int = 0
+    frightened_real: int = 0
+    frightened_shown: int = 0
 
     def add(self, score: StepScore) -> None:
         self.n += 1
@@ -86,18 +92,23 @@ class Tally:
         self.ghosts_shown += score.ghosts_shown
         self.ghosts_plausible += score.ghosts_plausible
         self.ghosts_near += score.ghosts_near
+        self.frightened_real += int(score.frightened_real)
+        self.frightened_shown += int(score.frightened_shown)
 
     def merge(self, other: "Tally") -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def rates(self) -> dict:
-        """match/lost per step; ghosts shown, plausible and near a real one, per real ghost."""
+        """match/lost per step; ghosts shown, plausible and near a real one, per real ghost;
+        frightened ghosts drawn per step with real ones."""
         n, g = max(self.n, 1), max(self.ghosts_real, 1)
         return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3),
                 "ghosts_shown": round(self.ghosts_shown / g, 3),
                 "ghosts_plausible": round(self.ghosts_plausible / g, 3),
-                "ghosts_near": round(self.ghosts_near / g, 3)}
+                "ghosts_near": round(self.ghosts_near / g, 3),
+                "frightened_shown": (round(self.frightened_shown / self.frightened_real, 3)
+                                     if self.frightened_real else None)}
 
 
 @dataclass
@@ -162,10 +173,13 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         action = player.act(game)
         frame = session.step(action)
         state = game.state
-        real = state_view(reader.geometry, _state_arrays(state))
+        arrays = _state_arrays(state)
+        real = state_view(reader.geometry, arrays)
+        edible = state_view(reader.geometry, {**arrays, "ghosts": state.ghosts[state.frightened][None]})["ghosts"]
         seen = reader.read(frame[None])
         held = (held + 1) * seen.ghosts[0]
-        score = _score(seen.pacman[0], seen.ghosts[0], seen.solid_ghosts[0], held, real["pacman"][0], real["ghosts"][0])
+        score = _score(seen.pacman[0], seen.ghosts[0], seen.solid_ghosts[0], held, real["pacman"][0], real["ghosts"][0],
+                       frightened_real=bool(edible.any()), frightened_shown=bool(seen.frightened[0].any()))
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
         report.add(t, kind, score)
         if on_step is not None:
@@ -229,14 +243,16 @@ def _state_arrays(state) -> dict[str, np.ndarray]:
 
 
 def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.ndarray, real_pacman: np.ndarray,
-           real_ghosts: np.ndarray) -> StepScore:
+           real_ghosts: np.ndarray, *, frightened_real: bool, frightened_shown: bool) -> StepScore:
     """Score one frame's reading against the real game's: Pac-Man's cell; ghost cells, those of
-    them in one colour, and for how many steps each cell has shown a ghost (all R x C)."""
+    them in one colour, and for how many steps each cell has shown a ghost (all R x C); whether
+    each side shows a frightened ghost."""
     stuck = (held >= STUCK_STEPS) & ~_neighbourhood(real_ghosts)
     return StepScore(match=bool((pacman == real_pacman).all()), lost=bool(pacman[0] == LOST),
                      ghosts_real=int(real_ghosts.sum()), ghosts_shown=int(ghosts.sum()),
                      ghosts_plausible=int((ghosts & solid & ~stuck).sum()),
-                     ghosts_near=int((real_ghosts & _neighbourhood(ghosts)).sum()))
+                     ghosts_near=int((real_ghosts & _neighbourhood(ghosts)).sum()),
+                     frightened_real=frightened_real, frightened_shown=frightened_real and frightened_shown)
 
 
 def _neighbourhood(cells: np.ndarray) -> np.ndarray:
@@ -265,6 +281,8 @@ def format_report(summary: dict) -> str:
     lines.append(f"{summary['episodes']} episodes of {summary['steps_per_episode']} steps on average; "
                  f"Pac-Man never missed in {summary['clean_episodes']:.0%} of them; median first miss "
                  f"in the others: step {summary['first_miss_median']}")
+    if (frightened := summary["overall"]["frightened_shown"]) is not None:
+        lines.append(f"frightened ghosts drawn on {frightened:.0%} of the steps where the real game shows them")
     return "\n".join(lines)
 
 

@@ -37,8 +37,8 @@ def _read_back(path: Path) -> tuple[PaletteReader, CellGeometry, dict, np.ndarra
     with open_dataset(path) as ds:
         geometry = CellGeometry.from_game(ds.meta.game)
         reader = PaletteReader(ds.meta.palette, geometry)
-        state = {n: ds.state(0, n) for n in ("pacman", "ghosts", "pellets", "power_pellets", "view_origin")
-                 if n in ds.state_fields}
+        names = ("pacman", "ghosts", "frightened", "pellets", "power_pellets", "view_origin")
+        state = {n: ds.state(0, n) for n in names if n in ds.state_fields}
         return reader, geometry, state, ds.frames(0)
 
 
@@ -65,6 +65,10 @@ def test_finders_recover_recorded_state_in_classic_frames(tmp_path, size, layout
     np.testing.assert_array_equal(found.ghost_count, truth["ghosts"].sum(axis=(1, 2)))
     assert found.ghost_count.max() >= 2
     np.testing.assert_array_equal(found.solid_ghosts, found.ghosts)  # the game draws each in one colour
+    edible = np.where(state["frightened"][..., None], state["ghosts"], -100)  # off the grid unless frightened
+    shows_edible = state_view(geometry, {"pacman": state["pacman"], "ghosts": edible})["ghosts"].any(axis=(1, 2))
+    assert shows_edible.any() or layout == "small"  # the small game's episode ends before a power pellet
+    np.testing.assert_array_equal(found.frightened.any(axis=(1, 2)), shows_edible)
     np.testing.assert_array_equal(found.walls[0], parse_layout(LAYOUTS[layout]).walls)
 
 

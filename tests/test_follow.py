@@ -56,6 +56,8 @@ def test_a_perfect_simulator_matches_every_step_of_every_kind() -> None:
         assert summary["by_kind"][kind]["match"] == 1.0 and summary["by_kind"][kind]["lost"] == 0.0
     assert summary["overall"]["ghosts_shown"] == 1.0 and summary["overall"]["ghosts_near"] == 1.0
     assert summary["by_horizon"]["11-20"]["ghosts_plausible"] == 1.0  # past STUCK_STEPS: real ghosts never stick
+    assert summary["overall"]["frightened_shown"] == 1.0  # the player eats a power pellet in these sessions
+    assert "frightened ghosts drawn on 100% of the steps" in format_report(summary)
     assert summary["clean_episodes"] == 1.0 and summary["first_miss_median"] is None
     assert summary["steps_per_episode"] == pytest.approx(summary["overall"]["n"] / 6, abs=0.05)
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_kind"].values())
@@ -69,6 +71,7 @@ def test_frozen_and_blank_simulators_are_caught() -> None:
     late = frozen["by_horizon"]["11-20"]  # ... so once STUCK_STEPS have passed they are drawn but not plausible
     assert late["ghosts_shown"] >= 0.9 and late["ghosts_plausible"] < 0.2
     assert frozen["by_horizon"]["1-5"]["ghosts_plausible"] == frozen["by_horizon"]["1-5"]["ghosts_shown"]
+    assert frozen["overall"]["frightened_shown"] == 0.0  # its ghosts keep their colours after a power pellet
     assert blank["overall"]["match"] == 0.0 and blank["overall"]["lost"] == 1.0
     assert blank["overall"]["ghosts_shown"] == 0.0
     assert blank["first_miss_median"] == 1.0 and blank["clean_episodes"] == 0.0
@@ -104,7 +107,8 @@ def test_ghosts_next_to_the_real_ones_count_as_near() -> None:
     real[2, 2] = real[0, 4] = True
     shown = np.zeros((5, 5), dtype=bool)
     shown[3, 3] = True  # diagonal neighbour of (2, 2); far from (0, 4)
-    score = _score(np.array([1, 1]), shown, shown, np.zeros((5, 5), int), np.array([1, 1]), real)
+    score = _score(np.array([1, 1]), shown, shown, np.zeros((5, 5), int), np.array([1, 1]), real,
+                   frightened_real=False, frightened_shown=False)
     assert (score.ghosts_real, score.ghosts_shown, score.ghosts_near) == (2, 1, 1) and score.match
 
 
@@ -118,10 +122,11 @@ def test_a_ghost_is_plausible_unless_patchwork_or_stuck_away_from_real_ones() ->
     held = np.zeros((6, 6), dtype=int)
     held[0, 1] = held[3, 3] = STUCK_STEPS  # long in place: (0, 1) beside a real ghost, (3, 3) alone
     pacman = np.array([2, 0])
-    score = _score(pacman, shown, solid, held, pacman, real)
+    score = _score(pacman, shown, solid, held, pacman, real, frightened_real=False, frightened_shown=False)
     assert (score.ghosts_shown, score.ghosts_plausible) == (3, 1)  # only (0, 1)
     held[3, 3] = STUCK_STEPS - 1
-    assert _score(pacman, shown, solid, held, pacman, real).ghosts_plausible == 2
+    assert _score(pacman, shown, solid, held, pacman, real, frightened_real=False,
+                  frightened_shown=False).ghosts_plausible == 2
 
 
 def test_a_session_without_a_real_game_is_refused() -> None:
