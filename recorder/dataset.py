@@ -307,9 +307,12 @@ def summarize(path: str | Path) -> dict:
     """Figures that describe a dataset, for `gamegan inspect` (JSON-serialisable)."""
     with Dataset(path) as ds:
         counts = np.zeros(ds.meta.n_actions, dtype=np.int64)
+        frightened = 0  # frames with an edible ghost: how often the model sees the power-pellet rules at work
         for k in range(len(ds.shards)):
             actions = ds._read(k, "actions", 0, None)
             counts += np.bincount(actions[actions >= 0], minlength=ds.meta.n_actions)[:ds.meta.n_actions]
+            if "frightened" in ds.state_fields:
+                frightened += int(ds._read(k, "state/frightened", 0, None).any(axis=-1).sum())
         size = sum(p.stat().st_size for p in ds.shards)
         raw = int(np.prod(ds.meta.frame_shape))
         per_frame = size / ds.n_frames if ds.n_frames else None
@@ -326,6 +329,8 @@ def summarize(path: str | Path) -> dict:
             "agents": dict(Counter(ds._agent)),
             "score": _stats(ds._score),
             "episode_length": _stats(ds.episode_lengths),
+            "frightened_frames": (frightened / ds.n_frames if "frightened" in ds.state_fields and ds.n_frames
+                                  else None),
             "size_on_disk_bytes": size,
             "bytes_per_frame": per_frame,  # whole files (frames, actions, state) per frame
             "raw_bytes_per_frame": raw,  # one uncompressed frame

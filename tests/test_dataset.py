@@ -377,7 +377,15 @@ def test_summary_counts(tmp_path):
     assert summary["size_on_disk_bytes"] == size
     assert summary["bytes_per_frame"] == pytest.approx(size / 10)
     assert summary["compression_ratio"] == pytest.approx(768 / (size / 10))
-    assert summary["state_fields"] == []
+    assert summary["state_fields"] == [] and summary["frightened_frames"] is None
+
+
+def test_summary_counts_frames_with_frightened_ghosts(tmp_path):
+    frames = np.zeros((5, 8, 8, 3), dtype=np.uint8)
+    frightened = np.array([[0, 0], [1, 1], [0, 1], [0, 0], [0, 0]], dtype=bool)  # 2 of 5 frames, either ghost
+    actions = np.array([1, 1, 1, 1, -1], dtype=np.int8)
+    write_shard(tmp_path / "shard-0.h5", [Episode(frames, actions, state={"frightened": frightened})])
+    assert summarize(tmp_path)["frightened_frames"] == pytest.approx(0.4)
 
 
 def test_compression_shrinks_flat_colour_frames(tmp_path, rng):
