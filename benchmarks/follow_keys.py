@@ -4,6 +4,7 @@
     python benchmarks/follow_keys.py                                   # the shipped model
     python benchmarks/follow_keys.py runs/ship --episodes 40 --steps 80
     python benchmarks/follow_keys.py runs/ship --seed 2007 --strip s2007.png   # also: one session, sim | real
+    python benchmarks/follow_keys.py runs/ship --checkpoints 4900:5700         # each checkpoint, one line each
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import torch
 
 from gamegan.media import save_png
-from play.follow import follow_keys, follow_strip, format_report
+from play.follow import follow_checkpoints, follow_keys, follow_strip, format_checkpoint_row, format_report
 
 
 def main() -> None:
@@ -26,9 +27,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--strip", default=None, metavar="PNG",
                         help="also draw session --seed as simulator | real game per step (red bar: a miss)")
+    parser.add_argument("--checkpoints", default=None, metavar="FIRST:LAST",
+                        help="score every checkpoint of the run MODEL with a step in FIRST..LAST (either may be empty)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.checkpoints:
+        sweep(args)
+        return
     summary = follow_keys(args.model, episodes=args.episodes, steps=args.steps, seed=args.seed).summary()
     summary.update(model=args.model or "shipped", steps=args.steps, seed=args.seed)
     print(format_report(summary))
@@ -36,6 +42,30 @@ def main() -> None:
     if args.strip:
         image = follow_strip(args.model, seed=args.seed, steps=args.steps)
         print(f"session {args.seed}: {save_png(image, args.strip, scale=2)}")
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """One line per checkpoint as it is scored, then the best by match (more plausible ghosts
+    past step 20 breaks a tie)."""
+    try:
+        first, last = (int(x) if x.strip() else None for x in args.checkpoints.split(":"))
+    except ValueError:
+        raise SystemExit(f"--checkpoints takes FIRST:LAST steps, e.g. 4900:5700, not {args.checkpoints!r}") from None
+    if args.model is None:
+        raise SystemExit("--checkpoints needs a run directory as MODEL")
+    try:
+        each = follow_checkpoints(args.model, first or 0, last, episodes=args.episodes, steps=args.steps,
+                                  seed=args.seed)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    scored = []
+    for step, summary in each:
+        print(format_checkpoint_row(step, summary), flush=True)
+        print(json.dumps({"step": step, **summary}), flush=True)
+        late = [r["ghosts_plausible"] for k, r in summary["by_horizon"].items() if int(k.split("-")[0]) > 20]
+        scored.append((summary["overall"]["match"], sum(late) / max(len(late), 1), step))
+    match, _, step = max(scored)
+    print(f"best by match on seeds {args.seed}-{args.seed + args.episodes - 1}: step {step} ({match:.1%})")
 
 
 if __name__ == "__main__":

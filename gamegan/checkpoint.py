@@ -154,13 +154,14 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, config: Config, 
     return weights
 
 
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoints (weights files) of a run, oldest first."""
+def list_checkpoints(run_dir: Path, first: int = 0, last: int | None = None) -> list[Path]:
+    """Complete checkpoints (weights files) of a run, oldest first; only steps first..last
+    (inclusive) when given."""
     directory = checkpoint_dir(run_dir)
     if not directory.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return [p for step, p in sorted(found) if step >= first and (last is None or step <= last)]
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -208,6 +208,30 @@ def follow_keys(model: str | Path | None = None, episodes: int = 20, steps: int 
     return report
 
 
+def follow_checkpoints(run_dir: str | Path, first: int = 0, last: int | None = None, episodes: int = 40,
+                       steps: int = 80, seed: int = 0, device: str = "cpu") -> Iterator[tuple[int, dict]]:
+    """`follow_keys` on each checkpoint of `run_dir` with a step in first..last, oldest first:
+    yields (step, summary) as each is scored, since every one takes minutes. GAN checkpoints
+    a few hundred steps apart can differ by tens of points here, so a run is best picked from."""
+    from gamegan.checkpoint import list_checkpoints, read_metadata
+
+    found = list_checkpoints(Path(run_dir), first, last)
+    if not found:  # said now, not at the first next()
+        raise ValueError(f"{run_dir}: no checkpoints with a step in {first}..{'' if last is None else last}")
+    return ((int(read_metadata(path)["step"]),
+             follow_keys(path, episodes=episodes, steps=steps, seed=seed, device=device).summary()) for path in found)
+
+
+def format_checkpoint_row(step: int, summary: dict) -> str:
+    """One line of a `follow_checkpoints` sweep: Pac-Man's match and lost, clean sessions,
+    plausible ghosts per horizon and frightened ghosts drawn."""
+    o, h = summary["overall"], summary["by_horizon"]
+    ghosts = " ".join(f"{k}:{r['ghosts_plausible']:.2f}" for k, r in h.items())
+    frightened = "—" if o["frightened_shown"] is None else f"{o['frightened_shown']:.0%}"
+    return (f"step {step:>7}  match {o['match']:6.1%}  lost {o['lost']:5.1%}  clean {summary['clean_episodes']:4.0%}  "
+            f"plausible ghosts by steps {ghosts}  frightened {frightened}")
+
+
 def follow_strip(model: str | Path | None = None, seed: int = 0, steps: int = 32, per_row: int = 4,
                  device: str = "cpu") -> np.ndarray:
     """One session of `follow_keys` as an image, to see what a miss looks like: per step what
@@ -286,5 +310,5 @@ def format_report(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["STUCK_STEPS", "FollowReport", "StepScore", "Tally", "follow_episode", "follow_keys", "format_report",
-           "keyboard_player", "palette_reader"]
+__all__ = ["STUCK_STEPS", "FollowReport", "StepScore", "Tally", "follow_checkpoints", "follow_episode", "follow_keys",
+           "follow_strip", "format_checkpoint_row", "format_report", "keyboard_player", "palette_reader"]

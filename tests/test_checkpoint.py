@@ -43,6 +43,10 @@ def test_keep_last_prunes_old_checkpoints(tmp_path):
     assert names == ["step_0000003.safetensors", "step_0000004.safetensors"]
     assert not (tmp_path / "checkpoints" / "step_0000001.state.pt").exists()
     assert resolve_checkpoint(tmp_path) == latest_checkpoint(tmp_path)
+    save_checkpoint(tmp_path, 10, model, config, {"step": 10})
+    assert [p.name for p in list_checkpoints(tmp_path, first=4, last=9)] == ["step_0000004.safetensors"]
+    assert [p.name for p in list_checkpoints(tmp_path, first=4)] == ["step_0000004.safetensors",
+                                                                     "step_0000010.safetensors"]
 
 
 def test_no_temp_files_remain(tmp_path):

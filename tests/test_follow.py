@@ -7,8 +7,12 @@ import copy
 import numpy as np
 import pytest
 
+from gamegan.checkpoint import save_weights
+from gamegan.config import preset
+from gamegan.model.factory import build_model
 from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, STUCK_STEPS, FollowReport, _score,
-                         follow_episode, follow_keys, follow_strip, format_report, palette_reader)
+                         follow_checkpoints, follow_episode, follow_keys, follow_strip, format_checkpoint_row,
+                         format_report, palette_reader)
 from play.session import GUTTER
 from play.session import GameStarts
 from recorder.game import GameConfig
@@ -127,6 +131,22 @@ def test_a_ghost_is_plausible_unless_patchwork_or_stuck_away_from_real_ones() ->
     held[3, 3] = STUCK_STEPS - 1
     assert _score(pacman, shown, solid, held, pacman, real, frightened_real=False,
                   frightened_shown=False).ghosts_plausible == 2
+
+
+def test_follow_checkpoints_scores_each_checkpoint_in_the_range(tmp_path, one_thread: None) -> None:
+    config = preset("tiny")
+    config.game = GameConfig(layout="small", frame_size=32).to_dict()
+    model = build_model(config.model)
+    for step in (1, 5, 9):
+        save_weights(tmp_path / "checkpoints" / f"step_{step:07d}.safetensors", model, config, step=step)
+    rows = list(follow_checkpoints(tmp_path, first=2, last=9, episodes=2, steps=3, seed=4))
+    assert [step for step, _ in rows] == [5, 9]
+    for step, summary in rows:
+        assert summary["episodes"] == 2 and 0 < summary["overall"]["n"] <= 6
+        assert format_checkpoint_row(step, summary).startswith(f"step {step:>7}  match ")
+    assert rows[0][1] == rows[1][1]  # the same weights, seeds and keys
+    with pytest.raises(ValueError, match=r"no checkpoints with a step in 10\.\."):
+        follow_checkpoints(tmp_path, first=10)
 
 
 def test_a_session_without_a_real_game_is_refused() -> None:
