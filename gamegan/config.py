@@ -148,6 +148,10 @@ class TrainConfig:
     ema_decay: float = 0.0
     """Keep an exponential moving average of the simulator's weights with this decay (averaging
     over ~1/(1 - decay) steps; 0 keeps none). Play, eval and export then use the average."""
+    fright_windows: float = 0.0
+    """Share of each batch drawn from windows in which the ghosts turn frightened (Pac-Man eats
+    a power pellet) 2-8 frames in, so the model predicts the change; 0 samples windows uniformly.
+    The change is one frame in every hundred or so, too rare to be learned from uniform windows."""
     warmup_start: int = 8
     """w0: ground-truth frames fed at the start of training before free-running."""
     warmup_floor: int = 2

@@ -21,6 +21,9 @@ from recorder.dataset import Dataset, DatasetError, open_dataset
 from gamegan.model.types import Batch
 from gamegan.sprites import CellGeometry, state_view
 
+FRIGHT_POSITIONS = range(2, 9)
+"""Where in a `fright_share` window the first frame with frightened ghosts falls: after the two
+real frames training ends its warm-up at, early enough that its loss is not decayed away."""
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 """Datasets whose frames fit under this are held in RAM: sampling then costs microseconds."""
 SPLIT_SEED = 1234
@@ -62,11 +65,13 @@ class SequenceData:
     `sample(rng, batch_size)` returns a `Batch` on the CPU. In memory mode the episodes'
     frames are read once into one array; otherwise each window is one h5py read. With
     `agent=True` batches also carry `Batch.agent`, the pixels of Pac-Man's recorded cell in
-    every frame (DatasetError when the recording has no `state/pacman` to place him).
+    every frame (DatasetError when the recording has no `state/pacman` to place him). With
+    `fright_share` > 0 that share of each batch are windows in which the ghosts turn
+    frightened at a frame in `FRIGHT_POSITIONS` (DatasetError when no episode has one).
     """
 
     def __init__(self, path: str | Path, seq_len: int, episodes: np.ndarray | None = None,
-                 in_memory: bool | None = None, agent: bool = False) -> None:
+                 in_memory: bool | None = None, agent: bool = False, fright_share: float = 0.0) -> None:
         self.path = Path(path)
         with open_dataset(self.path) as data:
             self.meta = data.meta
@@ -88,6 +93,8 @@ class SequenceData:
             if self._geometry is not None:
                 # A few hundred bytes a frame: held in RAM even when frames are read lazily.
                 self._agent_cells = np.concatenate([_agent_cells(data, int(i), self._geometry) for i in self.episodes])
+            self.fright_share = fright_share
+            self._fright_windows = _fright_windows(data, self.episodes, seq_len) if fright_share > 0 else None
         self.seq_len = seq_len
         self.n_actions = self.meta.n_actions
         self._offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
@@ -120,6 +127,9 @@ class SequenceData:
         """A batch of random windows, with a wrong action for each true one."""
         slots = rng.choice(len(self.episodes), size=batch_size, p=self._weights)
         starts = rng.integers(0, self.lengths[slots] - self.seq_len + 1)
+        if self._fright_windows is not None:
+            n = round(self.fright_share * batch_size)
+            slots[:n], starts[:n] = self._fright_windows[rng.integers(0, len(self._fright_windows), size=n)].T
         idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T) rows of the concatenation
         if self.in_memory:
             frames, actions = self._frames[idx], self._actions[idx[:, :-1]]
@@ -192,13 +202,33 @@ def _agent_cells(data: Dataset, episode: int, geometry: CellGeometry) -> np.ndar
     return state_view(geometry, {name: data.state(episode, name) for name in fields})["covered"]
 
 
-def load_splits(path: str | Path, seq_len: int, val_fraction: float,
-                agent: bool = False) -> tuple[SequenceData, SequenceData | None]:
-    """Train and validation windows of one dataset, split by episode (`agent`: see SequenceData)."""
+def _fright_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndarray:
+    """(slot, start) of every window of `episodes` whose ghosts turn frightened at one of
+    `FRIGHT_POSITIONS`: int (N, 2)."""
+    if "frightened" not in data.state_fields:
+        raise DatasetError(f"{data.path}: no state/frightened to find power pellets by "
+                           "(needed by train.fright_windows)")
+    found = []
+    for slot, episode in enumerate(episodes):
+        scared = data.state(int(episode), "frightened").any(axis=-1)
+        onsets = np.flatnonzero(scared[1:] & ~scared[:-1]) + 1
+        starts = (onsets[:, None] - np.array(FRIGHT_POSITIONS)).ravel()
+        starts = starts[(starts >= 0) & (starts <= len(scared) - seq_len)]
+        found += [(slot, int(start)) for start in np.unique(starts)]
+    if not found:
+        raise DatasetError(f"{data.path}: no training window of {seq_len} frames in which the ghosts turn frightened "
+                           "(train.fright_windows needs episodes where Pac-Man eats a power pellet)")
+    return np.array(found, dtype=np.int64)
+
+
+def load_splits(path: str | Path, seq_len: int, val_fraction: float, agent: bool = False,
+                fright_share: float = 0.0) -> tuple[SequenceData, SequenceData | None]:
+    """Train and validation windows of one dataset, split by episode (`agent`, `fright_share`
+    (training windows only): see SequenceData)."""
     with open_dataset(path) as data:
         n_episodes = data.n_episodes
     train_eps, val_eps = split_episodes(n_episodes, val_fraction)
-    train = SequenceData(path, seq_len, train_eps, agent=agent)
+    train = SequenceData(path, seq_len, train_eps, agent=agent, fright_share=fright_share)
     val = None
     if len(val_eps):
         try:

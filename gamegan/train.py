@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gamegan.checkpoint import latest_checkpoint, load_ema_tensors, load_train_state, load_weights, save_checkpoint
-from gamegan.config import Config
+from gamegan.config import Config, ConfigError
 from gamegan.data import SequenceData, batch_stream, load_splits
 from gamegan.distributed import (DistInfo, all_agree, average_gradients, broadcast_parameters,
                                  init_distributed, shutdown)
@@ -211,8 +211,11 @@ def train(config: Config, data_path: Path, run_dir: Path, resume: bool = False, 
 def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progress: bool, max_seconds: float | None,
            device: torch.device, info: DistInfo) -> TrainResult:
     # --- Stage 1: data, config, run directory -----------------------------------------------
+    if not 0 <= config.train.fright_windows <= 1:
+        raise ConfigError(f"train.fright_windows is a share of each batch in [0, 1], got {config.train.fright_windows}")
     train_data, val_data = load_splits(data_path, config.train.seq_len, config.train.val_fraction,
-                                       agent=config.loss.recon_horizon_keep_agent)
+                                       agent=config.loss.recon_horizon_keep_agent,
+                                       fright_share=config.train.fright_windows)
     config = fit_config_to_data(config, train_data)
     latest = latest_checkpoint(run_dir)
     if latest is not None and not resume:

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from recorder.dataset import DatasetError, open_dataset
+from recorder.dataset import DatasetError, Episode, open_dataset
 from recorder.game.palette import PALETTE
-from gamegan.data import SequenceData, load_splits, split_episodes, to_model_frames, to_uint8_frames
+from gamegan.data import (FRIGHT_POSITIONS, SequenceData, load_splits, split_episodes, to_model_frames,
+                          to_uint8_frames)
 from gamegan.sprites import CellGeometry
+from test_dataset import write_shard
 
 
 def test_split_is_deterministic_disjoint_and_complete():
@@ -100,3 +102,39 @@ def test_agent_masks_without_recorded_pacman_cells_are_a_dataset_error(tiny_reco
     assert SequenceData(tmp_path, seq_len=5).sample(np.random.default_rng(0), 2).agent is None
     with pytest.raises(DatasetError, match="state/pacman"):
         SequenceData(tmp_path, seq_len=5, agent=True)
+
+
+def _numbered_episodes(path, frightened_from: list[int | None], length: int = 30) -> None:
+    """Episodes whose frame t is filled with the value 100 * episode + t (so a window says where
+    it starts), two ghosts, frightened from the given frame on (None: never)."""
+    episodes = []
+    for e, onset in enumerate(frightened_from):
+        frames = np.broadcast_to((100 * e + np.arange(length, dtype=np.uint8))[:, None, None, None],
+                                 (length, 8, 8, 3)).copy()
+        scared = np.zeros((length, 2), dtype=bool)
+        if onset is not None:
+            scared[onset:, 1] = True
+        actions = np.ones(length, dtype=np.int8)
+        actions[-1] = -1
+        episodes.append(Episode(frames, actions, state={"frightened": scared}))
+    write_shard(path / "shard-00000.h5", episodes)
+
+
+def test_fright_share_puts_the_ghosts_turning_blue_early_in_that_share_of_windows(tmp_path):
+    _numbered_episodes(tmp_path, [None, 20])  # only episode 1 has an onset, at frame 20
+    data = SequenceData(tmp_path, seq_len=10, fright_share=0.5)
+    for seed in range(5):
+        firsts = to_uint8_frames(data.sample(np.random.default_rng(seed), 8).frames)[:, 0, 0, 0, 0].astype(int)
+        onsets_at = [20 - (f - 100) for f in firsts[:4]]  # where frame 20 of episode 1 falls in the window
+        assert all(f >= 100 for f in firsts[:4]) and all(p in FRIGHT_POSITIONS for p in onsets_at)
+    plain = SequenceData(tmp_path, seq_len=10)  # uniform windows: the rest of the batch, and the default
+    first = to_uint8_frames(plain.sample(np.random.default_rng(0), 64).frames)[:, 0, 0, 0, 0].astype(int)
+    assert (first < 100).any() and len(set(first)) > 10
+
+
+def test_fright_share_without_an_onset_to_sample_is_a_dataset_error(tmp_path):
+    _numbered_episodes(tmp_path, [None, 1])  # frightened from frame 1: too early for position 2..8
+    with pytest.raises(DatasetError, match="turn frightened"):
+        SequenceData(tmp_path, seq_len=10, fright_share=0.25)
+    train, _ = load_splits(tmp_path, seq_len=10, val_fraction=0.0)  # off by default: no error
+    assert train.sample(np.random.default_rng(0), 2).frames.shape == (2, 10, 3, 8, 8)
