@@ -15,7 +15,9 @@ draws (1.0 = as many as there are; 0 = they faded away), `ghosts_plausible` how 
 look and act like ghosts (drawn in one ghost colour, not a patchwork of several, and not
 stuck: see `STUCK_STEPS`), and `ghosts_near` the share of real ghosts with a drawn ghost in
 the same or a neighbouring cell. `frightened_shown` is, of the steps on which the real game
-shows frightened (edible, blue) ghosts, the share on which the simulator draws at least one.
+shows frightened (edible, blue) ghosts, the share on which the simulator draws at least one,
+and `frightened_false` the same share of the other steps: a simulator that paints ghosts blue
+at random scores the two alike.
 The real game ends when a ghost catches Pac-Man; the episode's scoring stops there (the
 simulator never ends).
 
@@ -67,7 +69,7 @@ class StepScore:
     ghosts_plausible: int  # shown ghost cells drawn in one ghost colour and not stuck
     ghosts_near: int  # real ghost cells with a shown ghost in them or next to them
     frightened_real: bool  # the real game shows a frightened ghost
-    frightened_shown: bool  # ... and the simulator draws one too
+    frightened_drawn: bool  # the simulator draws one
 
 
 @dataclass
@@ -82,7 +84,8 @@ class Tally:
     ghosts_plausible: int = 0
     ghosts_near: int = 0
     frightened_real: int = 0
-    frightened_shown: int = 0
+    frightened_shown: int = 0  # steps with frightened ghosts on both sides
+    frightened_false: int = 0  # steps with them drawn but not in the real game
 
     def add(self, score: StepScore) -> None:
         self.n += 1
@@ -93,7 +96,8 @@ class Tally:
         self.ghosts_plausible += score.ghosts_plausible
         self.ghosts_near += score.ghosts_near
         self.frightened_real += int(score.frightened_real)
-        self.frightened_shown += int(score.frightened_shown)
+        self.frightened_shown += int(score.frightened_real and score.frightened_drawn)
+        self.frightened_false += int(score.frightened_drawn and not score.frightened_real)
 
     def merge(self, other: "Tally") -> None:
         for name in self.__dataclass_fields__:
@@ -101,14 +105,15 @@ class Tally:
 
     def rates(self) -> dict:
         """match/lost per step; ghosts shown, plausible and near a real one, per real ghost;
-        frightened ghosts drawn per step with real ones."""
+        frightened ghosts drawn per step with real ones, and per step without."""
         n, g = max(self.n, 1), max(self.ghosts_real, 1)
         return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3),
                 "ghosts_shown": round(self.ghosts_shown / g, 3),
                 "ghosts_plausible": round(self.ghosts_plausible / g, 3),
                 "ghosts_near": round(self.ghosts_near / g, 3),
                 "frightened_shown": (round(self.frightened_shown / self.frightened_real, 3)
-                                     if self.frightened_real else None)}
+                                     if self.frightened_real else None),
+                "frightened_false": round(self.frightened_false / max(self.n - self.frightened_real, 1), 3)}
 
 
 @dataclass
@@ -179,7 +184,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         seen = reader.read(frame[None])
         held = (held + 1) * seen.ghosts[0]
         score = _score(seen.pacman[0], seen.ghosts[0], seen.solid_ghosts[0], held, real["pacman"][0], real["ghosts"][0],
-                       frightened_real=bool(edible.any()), frightened_shown=bool(seen.frightened[0].any()))
+                       frightened_real=bool(edible.any()), frightened_drawn=bool(seen.frightened[0].any()))
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
         report.add(t, kind, score)
         if on_step is not None:
@@ -224,10 +229,11 @@ def follow_checkpoints(run_dir: str | Path, first: int = 0, last: int | None = N
 
 def format_checkpoint_row(step: int, summary: dict) -> str:
     """One line of a `follow_checkpoints` sweep: Pac-Man's match and lost, clean sessions,
-    plausible ghosts per horizon and frightened ghosts drawn."""
+    plausible ghosts per horizon and frightened ghosts drawn (with real ones / without)."""
     o, h = summary["overall"], summary["by_horizon"]
     ghosts = " ".join(f"{k}:{r['ghosts_plausible']:.2f}" for k, r in h.items())
-    frightened = "—" if o["frightened_shown"] is None else f"{o['frightened_shown']:.0%}"
+    shown = "—" if o["frightened_shown"] is None else f"{o['frightened_shown']:.0%}"
+    frightened = f"{shown} / {o['frightened_false']:.0%}"
     return (f"step {step:>7}  match {o['match']:6.1%}  lost {o['lost']:5.1%}  clean {summary['clean_episodes']:4.0%}  "
             f"plausible ghosts by steps {ghosts}  frightened {frightened}")
 
@@ -267,7 +273,7 @@ def _state_arrays(state) -> dict[str, np.ndarray]:
 
 
 def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.ndarray, real_pacman: np.ndarray,
-           real_ghosts: np.ndarray, *, frightened_real: bool, frightened_shown: bool) -> StepScore:
+           real_ghosts: np.ndarray, *, frightened_real: bool, frightened_drawn: bool) -> StepScore:
     """Score one frame's reading against the real game's: Pac-Man's cell; ghost cells, those of
     them in one colour, and for how many steps each cell has shown a ghost (all R x C); whether
     each side shows a frightened ghost."""
@@ -276,7 +282,7 @@ def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.n
                      ghosts_real=int(real_ghosts.sum()), ghosts_shown=int(ghosts.sum()),
                      ghosts_plausible=int((ghosts & solid & ~stuck).sum()),
                      ghosts_near=int((real_ghosts & _neighbourhood(ghosts)).sum()),
-                     frightened_real=frightened_real, frightened_shown=frightened_real and frightened_shown)
+                     frightened_real=frightened_real, frightened_drawn=frightened_drawn)
 
 
 def _neighbourhood(cells: np.ndarray) -> np.ndarray:
@@ -305,8 +311,10 @@ def format_report(summary: dict) -> str:
     lines.append(f"{summary['episodes']} episodes of {summary['steps_per_episode']} steps on average; "
                  f"Pac-Man never missed in {summary['clean_episodes']:.0%} of them; median first miss "
                  f"in the others: step {summary['first_miss_median']}")
-    if (frightened := summary["overall"]["frightened_shown"]) is not None:
-        lines.append(f"frightened ghosts drawn on {frightened:.0%} of the steps where the real game shows them")
+    overall = summary["overall"]
+    if (frightened := overall["frightened_shown"]) is not None:
+        lines.append(f"frightened ghosts drawn on {frightened:.0%} of the steps where the real game shows them "
+                     f"and on {overall['frightened_false']:.0%} of the others")
     return "\n".join(lines)
 
 

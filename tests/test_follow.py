@@ -16,6 +16,7 @@ from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY
 from play.session import GUTTER
 from play.session import GameStarts
 from recorder.game import GameConfig
+from recorder.game.palette import PALETTE
 
 
 class TwinSession:
@@ -44,6 +45,17 @@ class BlankSession(TwinSession):
         return np.zeros_like(self.start.frames[-1])
 
 
+class BlueSession(TwinSession):
+    """A perfect twin except that it always paints its ghosts frightened blue."""
+
+    def step(self, action: int) -> np.ndarray:
+        frame = super().step(action).copy()
+        for name, colour in PALETTE.items():
+            if name.startswith("ghost_"):
+                frame[(frame == colour).all(-1)] = PALETTE["frightened"]
+        return frame
+
+
 def drive(session_type: type, episodes: int = 6, steps: int = 30) -> dict:
     report = FollowReport()
     for seed in range(episodes):
@@ -61,7 +73,9 @@ def test_a_perfect_simulator_matches_every_step_of_every_kind() -> None:
     assert summary["overall"]["ghosts_shown"] == 1.0 and summary["overall"]["ghosts_near"] == 1.0
     assert summary["by_horizon"]["11-20"]["ghosts_plausible"] == 1.0  # past STUCK_STEPS: real ghosts never stick
     assert summary["overall"]["frightened_shown"] == 1.0  # the player eats a power pellet in these sessions
-    assert "frightened ghosts drawn on 100% of the steps" in format_report(summary)
+    assert summary["overall"]["frightened_false"] == 0.0
+    assert "frightened ghosts drawn on 100% of the steps where the real game shows them and on 0% of the others" in (
+        format_report(summary))
     assert summary["clean_episodes"] == 1.0 and summary["first_miss_median"] is None
     assert summary["steps_per_episode"] == pytest.approx(summary["overall"]["n"] / 6, abs=0.05)
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_kind"].values())
@@ -80,6 +94,12 @@ def test_frozen_and_blank_simulators_are_caught() -> None:
     assert blank["overall"]["ghosts_shown"] == 0.0
     assert blank["first_miss_median"] == 1.0 and blank["clean_episodes"] == 0.0
     assert "in the others: step 1.0" in format_report(blank)
+
+
+def test_ghosts_painted_blue_at_random_score_as_false_frightened() -> None:
+    blue = drive(BlueSession)["overall"]
+    assert blue["frightened_shown"] == 1.0 and blue["frightened_false"] > 0.9  # not 0.0, as for the twin
+    assert blue["match"] == 1.0 and blue["ghosts_plausible"] == 1.0  # still one colour each, and moving
 
 
 def test_follow_keys_on_the_shipped_model(one_thread: None) -> None:
@@ -112,7 +132,7 @@ def test_ghosts_next_to_the_real_ones_count_as_near() -> None:
     shown = np.zeros((5, 5), dtype=bool)
     shown[3, 3] = True  # diagonal neighbour of (2, 2); far from (0, 4)
     score = _score(np.array([1, 1]), shown, shown, np.zeros((5, 5), int), np.array([1, 1]), real,
-                   frightened_real=False, frightened_shown=False)
+                   frightened_real=False, frightened_drawn=False)
     assert (score.ghosts_real, score.ghosts_shown, score.ghosts_near) == (2, 1, 1) and score.match
 
 
@@ -126,11 +146,11 @@ def test_a_ghost_is_plausible_unless_patchwork_or_stuck_away_from_real_ones() ->
     held = np.zeros((6, 6), dtype=int)
     held[0, 1] = held[3, 3] = STUCK_STEPS  # long in place: (0, 1) beside a real ghost, (3, 3) alone
     pacman = np.array([2, 0])
-    score = _score(pacman, shown, solid, held, pacman, real, frightened_real=False, frightened_shown=False)
+    score = _score(pacman, shown, solid, held, pacman, real, frightened_real=False, frightened_drawn=False)
     assert (score.ghosts_shown, score.ghosts_plausible) == (3, 1)  # only (0, 1)
     held[3, 3] = STUCK_STEPS - 1
     assert _score(pacman, shown, solid, held, pacman, real, frightened_real=False,
-                  frightened_shown=False).ghosts_plausible == 2
+                  frightened_drawn=False).ghosts_plausible == 2
 
 
 def test_follow_checkpoints_scores_each_checkpoint_in_the_range(tmp_path, one_thread: None) -> None:
