@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from recorder.dataset import Dataset, DatasetError, open_dataset
+from recorder.dataset import Dataset, DatasetError, fright_onsets, open_dataset
 
+from gamegan.config import ConfigError
 from gamegan.model.types import Batch
 from gamegan.sprites import CellGeometry, state_view
 
@@ -72,6 +73,8 @@ class SequenceData:
 
     def __init__(self, path: str | Path, seq_len: int, episodes: np.ndarray | None = None,
                  in_memory: bool | None = None, agent: bool = False, fright_share: float = 0.0) -> None:
+        if not 0 <= fright_share <= 1:
+            raise ConfigError(f"train.fright_windows is a share of each batch in [0, 1], got {fright_share}")
         self.path = Path(path)
         with open_dataset(self.path) as data:
             self.meta = data.meta
@@ -210,9 +213,8 @@ def _fright_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.nda
                            "(needed by train.fright_windows)")
     found = []
     for slot, episode in enumerate(episodes):
-        scared = data.state(int(episode), "frightened").any(axis=-1)
-        onsets = np.flatnonzero(scared[1:] & ~scared[:-1]) + 1
-        starts = (onsets[:, None] - np.array(FRIGHT_POSITIONS)).ravel()
+        scared = data.state(int(episode), "frightened")
+        starts = (fright_onsets(scared)[:, None] - np.array(FRIGHT_POSITIONS)).ravel()
         starts = starts[(starts >= 0) & (starts <= len(scared) - seq_len)]
         found += [(slot, int(start)) for start in np.unique(starts)]
     if not found:

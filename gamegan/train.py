@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gamegan.checkpoint import latest_checkpoint, load_ema_tensors, load_train_state, load_weights, save_checkpoint
-from gamegan.config import Config, ConfigError
+from gamegan.config import Config
 from gamegan.data import SequenceData, batch_stream, load_splits
 from gamegan.distributed import (DistInfo, all_agree, average_gradients, broadcast_parameters,
                                  init_distributed, shutdown)
@@ -211,8 +211,6 @@ def train(config: Config, data_path: Path, run_dir: Path, resume: bool = False, 
 def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progress: bool, max_seconds: float | None,
            device: torch.device, info: DistInfo) -> TrainResult:
     # --- Stage 1: data, config, run directory -----------------------------------------------
-    if not 0 <= config.train.fright_windows <= 1:
-        raise ConfigError(f"train.fright_windows is a share of each batch in [0, 1], got {config.train.fright_windows}")
     train_data, val_data = load_splits(data_path, config.train.seq_len, config.train.val_fraction,
                                        agent=config.loss.recon_horizon_keep_agent,
                                        fright_share=config.train.fright_windows)
@@ -311,7 +309,8 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
             if bar:
                 bar.update(task, completed=time.perf_counter() - start_time if budget else step)
             if info.is_main and step % config.train.sample_every == 0:
-                write_samples(ema.simulator if ema else model.simulator, sample_batch, config.train.warmup_floor, run_dir / "samples", step)
+                write_samples(ema.simulator if ema else model.simulator, sample_batch, config.train.warmup_floor,
+                              run_dir / "samples", step)
             out_of_time = max_seconds is not None and time.perf_counter() - start_time > max_seconds
             if step % config.train.ckpt_every == 0 or step == config.train.steps or stop.requested or out_of_time:
                 checkpoint()

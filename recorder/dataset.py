@@ -37,7 +37,7 @@ from recorder.shard_format import (
 __all__ = [
     "CODECS", "DEFAULT_CODEC", "FORMAT", "FORMAT_VERSION", "SHARD_GLOB", "Dataset",
     "DatasetError", "DatasetMeta", "Episode", "ShardWriter", "list_shards", "open_dataset",
-    "shard_name", "summarize", "validate",
+    "fright_onsets", "shard_name", "summarize", "validate",
 ]
 
 
@@ -307,12 +307,14 @@ def summarize(path: str | Path) -> dict:
     """Figures that describe a dataset, for `gamegan inspect` (JSON-serialisable)."""
     with Dataset(path) as ds:
         counts = np.zeros(ds.meta.n_actions, dtype=np.int64)
-        frightened = 0  # frames with an edible ghost: how often the model sees the power-pellet rules at work
         for k in range(len(ds.shards)):
             actions = ds._read(k, "actions", 0, None)
             counts += np.bincount(actions[actions >= 0], minlength=ds.meta.n_actions)[:ds.meta.n_actions]
-            if "frightened" in ds.state_fields:
-                frightened += int(ds._read(k, "state/frightened", 0, None).any(axis=-1).sum())
+        # How often the model sees the power-pellet rule at work: frames with an edible ghost,
+        # and the frames where the ghosts turn edible (per episode, so none spans two).
+        scared = []
+        if "frightened" in ds.state_fields:
+            scared = [ds.state(i, "frightened").any(axis=-1) for i in range(ds.n_episodes)]
         size = sum(p.stat().st_size for p in ds.shards)
         raw = int(np.prod(ds.meta.frame_shape))
         per_frame = size / ds.n_frames if ds.n_frames else None
@@ -329,8 +331,8 @@ def summarize(path: str | Path) -> dict:
             "agents": dict(Counter(ds._agent)),
             "score": _stats(ds._score),
             "episode_length": _stats(ds.episode_lengths),
-            "frightened_frames": (frightened / ds.n_frames if "frightened" in ds.state_fields and ds.n_frames
-                                  else None),
+            "frightened_frames": sum(int(f.sum()) for f in scared) / ds.n_frames if scared else None,
+            "fright_onsets": sum(len(fright_onsets(f)) for f in scared) if scared else None,
             "size_on_disk_bytes": size,
             "bytes_per_frame": per_frame,  # whole files (frames, actions, state) per frame
             "raw_bytes_per_frame": raw,  # one uncompressed frame
@@ -338,6 +340,13 @@ def summarize(path: str | Path) -> dict:
             "state_fields": ds.state_fields,
             "created_with": ds.meta.created_with,
         }
+
+
+def fright_onsets(frightened: np.ndarray) -> np.ndarray:
+    """Frames of one episode at which the ghosts turn frightened (Pac-Man has just eaten a power
+    pellet): `frightened` is state/frightened (L, G) or its any-ghost reduction (L,)."""
+    scared = frightened.any(axis=-1) if frightened.ndim == 2 else frightened
+    return np.flatnonzero(scared[1:] & ~scared[:-1]) + 1
 
 
 def _stats(values: np.ndarray) -> dict | None:

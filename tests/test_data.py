@@ -9,6 +9,7 @@ import torch
 
 from recorder.dataset import DatasetError, Episode, open_dataset
 from recorder.game.palette import PALETTE
+from gamegan.config import ConfigError
 from gamegan.data import (FRIGHT_POSITIONS, SequenceData, load_splits, split_episodes, to_model_frames,
                           to_uint8_frames)
 from gamegan.sprites import CellGeometry
@@ -136,5 +137,7 @@ def test_fright_share_without_an_onset_to_sample_is_a_dataset_error(tmp_path):
     _numbered_episodes(tmp_path, [None, 1])  # frightened from frame 1: too early for position 2..8
     with pytest.raises(DatasetError, match="turn frightened"):
         SequenceData(tmp_path, seq_len=10, fright_share=0.25)
+    with pytest.raises(ConfigError, match="fright_windows"):
+        SequenceData(tmp_path, seq_len=10, fright_share=1.5)
     train, _ = load_splits(tmp_path, seq_len=10, val_fraction=0.0)  # off by default: no error
     assert train.sample(np.random.default_rng(0), 2).frames.shape == (2, 10, 3, 8, 8)

@@ -21,6 +21,7 @@ from recorder.dataset import (
     DatasetMeta,
     Episode,
     ShardWriter,
+    fright_onsets,
     list_shards,
     open_dataset,
     shard_name,
@@ -383,9 +384,15 @@ def test_summary_counts(tmp_path):
 def test_summary_counts_frames_with_frightened_ghosts(tmp_path):
     frames = np.zeros((5, 8, 8, 3), dtype=np.uint8)
     frightened = np.array([[0, 0], [1, 1], [0, 1], [0, 0], [0, 0]], dtype=bool)  # 2 of 5 frames, either ghost
+    calm_start = np.array([[0, 0], [0, 0], [1, 0], [1, 0], [1, 0]], dtype=bool)
     actions = np.array([1, 1, 1, 1, -1], dtype=np.int8)
-    write_shard(tmp_path / "shard-0.h5", [Episode(frames, actions, state={"frightened": frightened})])
-    assert summarize(tmp_path)["frightened_frames"] == pytest.approx(0.4)
+    write_shard(tmp_path / "shard-0.h5", [Episode(frames, actions, state={"frightened": f})
+                                          for f in (frightened, calm_start, frightened)])
+    summary = summarize(tmp_path)
+    assert summary["frightened_frames"] == pytest.approx(7 / 15)
+    assert summary["fright_onsets"] == 3  # at frames 1, 2 and 1
+    np.testing.assert_array_equal(fright_onsets(calm_start), [2])
+    np.testing.assert_array_equal(fright_onsets(frightened.any(axis=-1)), [1])
 
 
 def test_compression_shrinks_flat_colour_frames(tmp_path, rng):
