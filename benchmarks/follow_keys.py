@@ -45,8 +45,7 @@ def main() -> None:
 
 
 def sweep(args: argparse.Namespace) -> None:
-    """One line per checkpoint as it is scored, then the best by match (more plausible ghosts
-    past step 20 breaks a tie)."""
+    """One line per checkpoint as it is scored, then the best by match (the later on a tie)."""
     try:
         first, last = (int(x) if x.strip() else None for x in args.checkpoints.split(":"))
     except ValueError:
@@ -62,9 +61,8 @@ def sweep(args: argparse.Namespace) -> None:
     for step, summary in each:
         print(format_checkpoint_row(step, summary), flush=True)
         print(json.dumps({"step": step, **summary}), flush=True)
-        late = [r["ghosts_plausible"] for k, r in summary["by_horizon"].items() if int(k.split("-")[0]) > 20]
-        scored.append((summary["overall"]["match"], sum(late) / max(len(late), 1), step))
-    match, _, step = max(scored)
+        scored.append((summary["overall"]["match"], step))
+    match, step = max(scored)
     print(f"best by match on seeds {args.seed}-{args.seed + args.episodes - 1}: step {step} ({match:.1%})")
 
 

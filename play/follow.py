@@ -189,8 +189,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         report.add(t, kind, score)
         if on_step is not None:
             on_step(action, score)
-        match = score.match
-        if not match and first_miss is None:
+        if not score.match and first_miss is None:
             first_miss = t
     report.first_miss.append(first_miss)
     report.played.append(played)
