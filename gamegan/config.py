@@ -117,6 +117,11 @@ class LossConfig:
     after each step, keep weight 1 in `recon` at every horizon. His path is fixed by the keys,
     so its recorded future is the right target however far out; only what the keys do not
     decide (the ghosts) is left to the discriminators. Needs `state/pacman` in the data."""
+    colour: float = 0.0
+    """Sliced-Wasserstein distance between the colours of each prediction and of its real frame,
+    pixel positions ignored (0 = off, as in GameGAN). It is the same at every horizon, because
+    where a ghost is may be uncertain but that the frame holds one, whole, in its colour is not:
+    a faded ghost or a red one where the real ghosts turned blue costs, one in another cell does not."""
     cycle: float = 0.05
     """Memory cycle loss (engine, memory and encoder only)."""
     mask_l1: float = 7.5e-5

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from gamegan.config import LossConfig, ModelConfig, preset
 from gamegan.losses import (
-    discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, horizon_weights, motion_map,
+    colour_distance, discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, horizon_weights, motion_map,
     pixel_recon, r1_due, r1_penalty,
 )
 from gamegan.model.discriminator import Discriminator, DiscOutput
@@ -126,6 +126,49 @@ def test_l1_recon_draws_the_likelier_outcome_whole() -> None:
     assert total(0.75, l1=False) < min(total(1.0, l1=False), total(0.5, l1=False))
     assert total(1.0, l1=True) < min(total(0.75, l1=True), total(0.5, l1=True))
     assert total(1.0, l1=True) == 0.75  # |1 - 0| x 3 channels on the one frame of 4 where it stays off
+
+
+def sprite_frames(cells: list[tuple[int, int]], colour: tuple[float, float, float]) -> Tensor:
+    """(1, 2, 3, S, S): a black frame, then one with a 4x4 sprite of `colour` at each cell."""
+    frames = torch.full((1, 2, 3, S, S), -1.0)
+    for y, x in cells:
+        frames[0, 1, :, y:y + 4, x:x + 4] = torch.tensor(colour).view(3, 1, 1)
+    return frames
+
+
+def test_colour_distance_ignores_where_a_sprite_is_but_not_whether_it_is_whole_or_its_colour() -> None:
+    red, blue = (1.0, -1.0, -1.0), (-1.0, -1.0, 1.0)
+    real = sprite_frames([(4, 4)], red)
+    assert colour_distance(sprite_frames([(20, 12)], red)[:, 1:], real).item() == pytest.approx(0.0, abs=1e-4)
+    faded = sprite_frames([(20, 12)], (0.0, -1.0, -1.0))[:, 1:]
+    missing = sprite_frames([], red)[:, 1:]
+    recoloured = sprite_frames([(4, 4)], blue)[:, 1:]
+    # Every projection of 16 pixels moves by the colour change along it, averaged over directions.
+    assert 0 < colour_distance(faded, real) < colour_distance(missing, real)
+    assert colour_distance(recoloured, real).item() > 16 * 0.5
+    # Pixel error, by contrast, rates a whole sprite one cell away worse than no sprite at all.
+    moved = sprite_frames([(20, 12)], red)[:, 1:]
+    assert pixel_recon(moved, real) > pixel_recon(missing, real)
+
+
+def test_colour_term_joins_the_generator_loss_at_full_weight_on_every_horizon() -> None:
+    batch = make_batch(seed=2)
+    rollout = stub_rollout(2, 4, 0.0)
+    rollout.frames = batch.frames[:, 1:].flip(-1)  # right colours, wrong places
+    rollout.warmup = 1
+    off = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig())[1]
+    assert "loss/G/colour" not in off
+    logs = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout,
+                          LossConfig(colour=2.0, recon_horizon_decay=0.5))[1]
+    assert logs["loss/G/colour"] == pytest.approx(0.0, abs=1e-3) and logs["loss/G/recon"] > 0
+    rollout.frames = rollout.frames.clone()
+    rollout.frames[:, -1] = rollout.frames[:, -1] * 0.5  # the last, most free-running, prediction fades
+    faded = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout,
+                           LossConfig(colour=2.0, recon_horizon_decay=0.5))[1]
+    expected = colour_distance(rollout.frames, batch.frames).item()
+    assert faded["loss/G/colour"] == pytest.approx(expected, rel=1e-5) and expected > 1.0
+    without = generator_loss(TinyGenerator(), MeanDisc(), batch, rollout, LossConfig(recon_horizon_decay=0.5))[1]
+    assert faded["loss/G/total"] - without["loss/G/total"] == pytest.approx(2.0 * expected, rel=1e-3)
 
 
 def test_hinge_terms_vanish_when_separated_and_have_the_right_signs() -> None:
