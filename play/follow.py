@@ -9,7 +9,11 @@ take each key. After every step Pac-Man's cell is read from the simulator's fram
 Steps are scored by what the key did in the real game: `move` (Pac-Man changed cell), `bump`
 (a direction into a wall: he stays) and `noop` (no key), and by horizon (steps since the
 start). `match` is the fraction of steps where the simulator shows Pac-Man in the real cell;
-`lost` the fraction where it shows no Pac-Man at all. Ghosts move with some randomness, so
+`lost` the fraction where it shows no Pac-Man at all, and `caught` the part of `lost` that
+follows a catch by the simulator's own ghosts: Pac-Man vanished on a step that draws a ghost in
+or next to the cell he was last drawn in, and has not been drawn since. A simulator
+whose ghosts chase him (as the real ones do, along their own paths) ends its game so, while
+the real game goes on. Ghosts move with some randomness, so
 they are scored loosely, per real ghost: `ghosts_shown` is how many ghosts the simulator
 draws (1.0 = as many as there are; 0 = they faded away), `ghosts_plausible` how many of those
 look and act like ghosts (drawn in one ghost colour, not a patchwork of several, and not
@@ -64,6 +68,7 @@ class StepScore:
 
     match: bool  # Pac-Man shown in the real cell
     lost: bool  # no Pac-Man shown anywhere
+    caught: bool  # lost since a drawn ghost reached the cell he was last drawn in
     ghosts_real: int  # ghost cells in the real view (Pac-Man's own cell excluded)
     ghosts_shown: int  # ghost cells the simulator's frame shows
     ghosts_plausible: int  # shown ghost cells drawn in one ghost colour and not stuck
@@ -79,6 +84,7 @@ class Tally:
     n: int = 0
     match: int = 0
     lost: int = 0
+    caught: int = 0
     ghosts_real: int = 0
     ghosts_shown: int = 0
     ghosts_plausible: int = 0
@@ -91,6 +97,7 @@ class Tally:
         self.n += 1
         self.match += int(score.match)
         self.lost += int(score.lost)
+        self.caught += int(score.caught)
         self.ghosts_real += score.ghosts_real
         self.ghosts_shown += score.ghosts_shown
         self.ghosts_plausible += score.ghosts_plausible
@@ -104,10 +111,11 @@ class Tally:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def rates(self) -> dict:
-        """match/lost per step; ghosts shown, plausible and near a real one, per real ghost;
+        """match/lost/caught per step; ghosts shown, plausible and near a real one, per real ghost;
         frightened ghosts drawn per step with real ones, and per step without."""
         n, g = max(self.n, 1), max(self.ghosts_real, 1)
         return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3),
+                "caught": round(self.caught / n, 3),
                 "ghosts_shown": round(self.ghosts_shown / g, 3),
                 "ghosts_plausible": round(self.ghosts_plausible / g, 3),
                 "ghosts_near": round(self.ghosts_near / g, 3),
@@ -170,6 +178,8 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
     player.reset(game, np.random.default_rng([seed, 1]))
     first_miss, played = None, 0
     held = np.zeros((reader.geometry.rows, reader.geometry.cols), dtype=np.int64)  # steps each cell has shown a ghost
+    drawn_pacman: np.ndarray | None = None  # its Pac-Man's cell one step back; None when lost
+    caught = False
     for t in range(1, steps + 1):
         if game.done:
             break
@@ -183,8 +193,15 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         edible = state_view(reader.geometry, {**arrays, "ghosts": state.ghosts[state.frightened][None]})["ghosts"]
         seen = reader.read(frame[None])
         held = (held + 1) * seen.ghosts[0]
+        if seen.pacman[0][0] == LOST:
+            if drawn_pacman is not None:  # he vanished this step: caught, if a drawn ghost was at hand
+                caught = bool(_neighbourhood(seen.ghosts[0])[tuple(drawn_pacman)])
+        else:
+            caught = False
+        drawn_pacman = None if seen.pacman[0][0] == LOST else seen.pacman[0]
         score = _score(seen.pacman[0], seen.ghosts[0], seen.solid_ghosts[0], held, real["pacman"][0], real["ghosts"][0],
-                       frightened_real=bool(edible.any()), frightened_drawn=bool(seen.frightened[0].any()))
+                       caught=caught, frightened_real=bool(edible.any()),
+                       frightened_drawn=bool(seen.frightened[0].any()))
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
         report.add(t, kind, score)
         if on_step is not None:
@@ -233,7 +250,8 @@ def format_checkpoint_row(step: int, summary: dict) -> str:
     ghosts = " ".join(f"{k}:{r['ghosts_plausible']:.2f}" for k, r in h.items())
     shown = "—" if o["frightened_shown"] is None else f"{o['frightened_shown']:.0%}"
     frightened = f"{shown} / {o['frightened_false']:.0%}"
-    return (f"step {step:>7}  match {o['match']:6.1%}  lost {o['lost']:5.1%}  clean {summary['clean_episodes']:4.0%}  "
+    return (f"step {step:>7}  match {o['match']:6.1%}  lost {o['lost']:5.1%} (caught {o['caught']:4.1%})  "
+            f"clean {summary['clean_episodes']:4.0%}  "
             f"plausible ghosts by steps {ghosts}  frightened {frightened}")
 
 
@@ -272,12 +290,14 @@ def _state_arrays(state) -> dict[str, np.ndarray]:
 
 
 def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.ndarray, real_pacman: np.ndarray,
-           real_ghosts: np.ndarray, *, frightened_real: bool, frightened_drawn: bool) -> StepScore:
+           real_ghosts: np.ndarray, *, caught: bool = False, frightened_real: bool,
+           frightened_drawn: bool) -> StepScore:
     """Score one frame's reading against the real game's: Pac-Man's cell; ghost cells, those of
     them in one colour, and for how many steps each cell has shown a ghost (all R x C); whether
-    each side shows a frightened ghost."""
+    each side shows a frightened ghost. `caught`: Pac-Man is lost to the simulator's ghosts."""
     stuck = (held >= STUCK_STEPS) & ~_neighbourhood(real_ghosts)
     return StepScore(match=bool((pacman == real_pacman).all()), lost=bool(pacman[0] == LOST),
+                     caught=caught and bool(pacman[0] == LOST),
                      ghosts_real=int(real_ghosts.sum()), ghosts_shown=int(ghosts.sum()),
                      ghosts_plausible=int((ghosts & solid & ~stuck).sum()),
                      ghosts_near=int((real_ghosts & _neighbourhood(ghosts)).sum()),
@@ -311,6 +331,9 @@ def format_report(summary: dict) -> str:
                  f"Pac-Man never missed in {summary['clean_episodes']:.0%} of them; median first miss "
                  f"in the others: step {summary['first_miss_median']}")
     overall = summary["overall"]
+    if overall["lost"]:
+        lines.append(f"Pac-Man not drawn on {overall['lost']:.1%} of the steps, on {overall['caught']:.1%} of all "
+                     "steps after the simulator's own ghosts caught him")
     if (frightened := overall["frightened_shown"]) is not None:
         lines.append(f"frightened ghosts drawn on {frightened:.0%} of the steps where the real game shows them "
                      f"and on {overall['frightened_false']:.0%} of the others")

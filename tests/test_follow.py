@@ -56,6 +56,34 @@ class BlueSession(TwinSession):
         return frame
 
 
+class VanishingSession(TwinSession):
+    """A twin whose Pac-Man, and ghosts, vanish from step `VANISH` on; `CaughtSession`'s Pac-Man
+    is first drawn over by a ghost, as when a simulator's ghost catches him, and its ghosts stay."""
+
+    steps = 0
+    ghost_over_pacman = False
+
+    def step(self, action: int) -> np.ndarray:
+        frame, self.steps = super().step(action).copy(), self.steps + 1
+        pacman = (frame == PALETTE["pacman"]).all(-1)
+        if self.steps == VANISH and self.ghost_over_pacman:
+            frame[pacman] = PALETTE["ghost_0"]
+        elif self.steps >= VANISH:
+            frame[pacman] = PALETTE["floor"]
+            if not self.ghost_over_pacman:
+                for name, colour in PALETTE.items():
+                    if name.startswith("ghost_") or name == "frightened":
+                        frame[(frame == colour).all(-1)] = PALETTE["floor"]
+        return frame
+
+
+class CaughtSession(VanishingSession):
+    ghost_over_pacman = True
+
+
+VANISH = 5
+
+
 def drive(session_type: type, episodes: int = 6, steps: int = 30) -> dict:
     report = FollowReport()
     for seed in range(episodes):
@@ -94,6 +122,17 @@ def test_frozen_and_blank_simulators_are_caught() -> None:
     assert blank["overall"]["ghosts_shown"] == 0.0
     assert blank["first_miss_median"] == 1.0 and blank["clean_episodes"] == 0.0
     assert "in the others: step 1.0" in format_report(blank)
+
+
+def test_pacman_lost_to_the_simulators_own_ghost_counts_as_caught_and_vanishing_does_not() -> None:
+    vanished, caught = drive(VanishingSession, steps=12), drive(CaughtSession, steps=12)
+    for summary in (vanished, caught):
+        assert summary["by_horizon"]["1-5"]["lost"] == pytest.approx(0.2)  # step 5 of 1-5, in every episode
+        assert summary["by_horizon"]["6-10"]["lost"] == 1.0
+    assert vanished["overall"]["caught"] == 0.0
+    assert caught["overall"]["caught"] == caught["overall"]["lost"] > 0.5
+    assert "on 0.0% of all steps after the simulator's own ghosts caught him" in format_report(vanished)
+    assert drive(BlankSession)["overall"]["caught"] == 0.0  # never drawn, so never caught
 
 
 def test_ghosts_painted_blue_at_random_score_as_false_frightened() -> None:

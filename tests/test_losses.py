@@ -11,8 +11,8 @@ from torch import Tensor, nn
 
 from gamegan.config import LossConfig, ModelConfig, preset
 from gamegan.losses import (
-    colour_distance, discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, horizon_weights, motion_map,
-    pixel_recon, r1_due, r1_penalty,
+    colour_distance, discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, horizon_weights,
+    motion_map, pixel_recon, r1_due, r1_penalty,
 )
 from gamegan.model.discriminator import Discriminator, DiscOutput
 from gamegan.model.gamegan import GameGAN, detach_rollout
