@@ -13,7 +13,8 @@ start). `match` is the fraction of steps where the simulator shows Pac-Man in th
 follows a catch by the simulator's own ghosts: Pac-Man vanished on a step that draws a ghost in
 or next to the cell he was last drawn in, and has not been drawn since. A simulator
 whose ghosts chase him (as the real ones do, along their own paths) ends its game so, while
-the real game goes on. Ghosts move with some randomness, so
+the real game goes on: `match_in_game` is the match over the steps before, and
+`catches_per_100_steps` how often each game's ghosts catch him while it is on. Ghosts move with some randomness, so
 they are scored loosely, per real ghost: `ghosts_shown` is how many ghosts the simulator
 draws (1.0 = as many as there are; 0 = they faded away), `ghosts_plausible` how many of those
 look and act like ghosts (drawn in one ghost colour, not a patchwork of several, and not
@@ -116,6 +117,7 @@ class Tally:
         n, g = max(self.n, 1), max(self.ghosts_real, 1)
         return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3),
                 "caught": round(self.caught / n, 3),
+                "match_in_game": round(self.match / max(self.n - self.caught, 1), 3),
                 "ghosts_shown": round(self.ghosts_shown / g, 3),
                 "ghosts_plausible": round(self.ghosts_plausible / g, 3),
                 "ghosts_near": round(self.ghosts_near / g, 3),
@@ -134,6 +136,8 @@ class FollowReport:
     first_miss: list[int | None] = field(default_factory=list)  # per episode: step of the first miss, None if none
     played: list[int] = field(default_factory=list)  # per episode: steps scored before the real game ended
     episodes: int = 0
+    sim_catches: int = 0  # times the simulator's ghosts caught Pac-Man (`StepScore.caught` turned on)
+    real_catches: int = 0  # episodes the real game ended with a ghost catching him
 
     def add(self, t: int, kind: str, score: StepScore) -> None:
         self.by_kind[kind].add(score)
@@ -158,7 +162,16 @@ class FollowReport:
             "steps_per_episode": round(float(np.mean(self.played)), 1) if self.played else None,
             "clean_episodes": round(self.first_miss.count(None) / max(self.episodes, 1), 3),
             "first_miss_median": float(np.median(misses)) if (misses := [m for m in self.first_miss if m]) else None,
+            "catches_per_100_steps": self.catch_rates(),
         }
+
+    def catch_rates(self) -> dict[str, float]:
+        """Catches per 100 steps of each game while it is on: the simulator's (its steps since a
+        catch do not count) and the real game's. Ghosts that chase as the real ones do catch
+        about as often; ones that fade never do."""
+        overall = self.overall
+        return {"simulator": round(100 * self.sim_catches / max(overall.n - overall.caught, 1), 2),
+                "real": round(100 * self.real_catches / max(sum(self.played), 1), 2)}
 
 
 def keyboard_player(seed: int) -> RandomAgent:
@@ -180,6 +193,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
     held = np.zeros((reader.geometry.rows, reader.geometry.cols), dtype=np.int64)  # steps each cell has shown a ghost
     drawn_pacman: np.ndarray | None = None  # its Pac-Man's cell one step back; None when lost
     caught = False
+    lives = game.state.lives
     for t in range(1, steps + 1):
         if game.done:
             break
@@ -196,6 +210,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         if seen.pacman[0][0] == LOST:
             if drawn_pacman is not None:  # he vanished this step: caught, if a drawn ghost was at hand
                 caught = bool(_neighbourhood(seen.ghosts[0])[tuple(drawn_pacman)])
+                report.sim_catches += int(caught)
         else:
             caught = False
         drawn_pacman = None if seen.pacman[0][0] == LOST else seen.pacman[0]
@@ -210,6 +225,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
             first_miss = t
     report.first_miss.append(first_miss)
     report.played.append(played)
+    report.real_catches += int(game.state.lives < lives)
     report.episodes += 1
 
 
@@ -244,14 +260,17 @@ def follow_checkpoints(run_dir: str | Path, first: int = 0, last: int | None = N
 
 
 def format_checkpoint_row(step: int, summary: dict) -> str:
-    """One line of a `follow_checkpoints` sweep: Pac-Man's match and lost, clean sessions,
-    plausible ghosts per horizon and frightened ghosts drawn (with real ones / without)."""
+    """One line of a `follow_checkpoints` sweep: Pac-Man's match (and in game) and lost (and
+    caught), clean sessions, catches per 100 steps, plausible ghosts per horizon and frightened
+    ghosts drawn (with real ones / without)."""
     o, h = summary["overall"], summary["by_horizon"]
     ghosts = " ".join(f"{k}:{r['ghosts_plausible']:.2f}" for k, r in h.items())
     shown = "—" if o["frightened_shown"] is None else f"{o['frightened_shown']:.0%}"
     frightened = f"{shown} / {o['frightened_false']:.0%}"
-    return (f"step {step:>7}  match {o['match']:6.1%}  lost {o['lost']:5.1%} (caught {o['caught']:4.1%})  "
-            f"clean {summary['clean_episodes']:4.0%}  "
+    catches = summary["catches_per_100_steps"]
+    return (f"step {step:>7}  match {o['match']:6.1%} ({o['match_in_game']:6.1%} in game)  "
+            f"lost {o['lost']:5.1%} (caught {o['caught']:4.1%})  clean {summary['clean_episodes']:4.0%}  "
+            f"catches/100 steps {catches['simulator']:.1f} (real {catches['real']:.1f})  "
             f"plausible ghosts by steps {ghosts}  frightened {frightened}")
 
 
@@ -333,7 +352,11 @@ def format_report(summary: dict) -> str:
     overall = summary["overall"]
     if overall["lost"]:
         lines.append(f"Pac-Man not drawn on {overall['lost']:.1%} of the steps, on {overall['caught']:.1%} of all "
-                     "steps after the simulator's own ghosts caught him")
+                     f"steps after the simulator's own ghosts caught him; {overall['match_in_game']:.1%} in the "
+                     "real cell on the steps before")
+    catches = summary["catches_per_100_steps"]
+    lines.append(f"ghosts caught Pac-Man {catches['simulator']:.2f} times per 100 steps in the simulator "
+                 f"and {catches['real']:.2f} in the real game")
     if (frightened := overall["frightened_shown"]) is not None:
         lines.append(f"frightened ghosts drawn on {frightened:.0%} of the steps where the real game shows them "
                      f"and on {overall['frightened_false']:.0%} of the others")

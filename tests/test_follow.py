@@ -106,6 +106,10 @@ def test_a_perfect_simulator_matches_every_step_of_every_kind() -> None:
         format_report(summary))
     assert summary["clean_episodes"] == 1.0 and summary["first_miss_median"] is None
     assert summary["steps_per_episode"] == pytest.approx(summary["overall"]["n"] / 6, abs=0.05)
+    # A twin's ghosts catch Pac-Man only when the real ones do, which ends the scoring before a
+    # frame without him.
+    assert summary["overall"]["caught"] == 0.0
+    assert summary["catches_per_100_steps"]["simulator"] == 0.0 < summary["catches_per_100_steps"]["real"]
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_kind"].values())
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_horizon"].values())
 
@@ -129,8 +133,11 @@ def test_pacman_lost_to_the_simulators_own_ghost_counts_as_caught_and_vanishing_
     for summary in (vanished, caught):
         assert summary["by_horizon"]["1-5"]["lost"] == pytest.approx(0.2)  # step 5 of 1-5, in every episode
         assert summary["by_horizon"]["6-10"]["lost"] == 1.0
-    assert vanished["overall"]["caught"] == 0.0
+    assert vanished["overall"]["caught"] == 0.0 and vanished["catches_per_100_steps"]["simulator"] == 0.0
     assert caught["overall"]["caught"] == caught["overall"]["lost"] > 0.5
+    # Each of the 6 sessions is caught once, at step 5, so the simulator's game lasts 4 steps each.
+    assert caught["catches_per_100_steps"]["simulator"] == pytest.approx(100 * 6 / 24)
+    assert caught["overall"]["match_in_game"] == 1.0 and vanished["overall"]["match_in_game"] < 0.5
     assert "on 0.0% of all steps after the simulator's own ghosts caught him" in format_report(vanished)
     assert drive(BlankSession)["overall"]["caught"] == 0.0  # never drawn, so never caught
 
