@@ -9,12 +9,7 @@ take each key. After every step Pac-Man's cell is read from the simulator's fram
 Steps are scored by what the key did in the real game: `move` (Pac-Man changed cell), `bump`
 (a direction into a wall: he stays) and `noop` (no key), and by horizon (steps since the
 start). `match` is the fraction of steps where the simulator shows Pac-Man in the real cell;
-`lost` the fraction where it shows no Pac-Man at all, and `caught` the part of `lost` that
-follows a catch by the simulator's own ghosts: Pac-Man vanished on a step that draws a ghost in
-or next to the cell he was last drawn in, and has not been drawn since. A simulator
-whose ghosts chase him (as the real ones do, along their own paths) ends its game so, while
-the real game goes on: `match_in_game` is the match over the steps before, and
-`catches_per_100_steps` how often each game's ghosts catch him while it is on. Ghosts move with some randomness, so
+`lost` the fraction where it shows no Pac-Man at all. Ghosts move with some randomness, so
 they are scored loosely, per real ghost: `ghosts_shown` is how many ghosts the simulator
 draws (1.0 = as many as there are; 0 = they faded away), `ghosts_plausible` how many of those
 look and act like ghosts (drawn in one ghost colour, not a patchwork of several, and not
@@ -23,8 +18,13 @@ the same or a neighbouring cell. `frightened_shown` is, of the steps on which th
 shows frightened (edible, blue) ghosts, the share on which the simulator draws at least one,
 and `frightened_false` the same share of the other steps: a simulator that paints ghosts blue
 at random scores the two alike.
-The real game ends when a ghost catches Pac-Man; the episode's scoring stops there (the
-simulator never ends).
+
+An episode's scoring stops when either game ends: the real one when a ghost catches Pac-Man,
+the simulator's when its own ghosts catch him (`play.catch.CatchWatch`: he vanishes on a step
+that draws a ghost in or next to him), which, along their own paths, they may do where the
+real ones did not. `caught` counts the steps on which that happened (they count as `lost`
+too), and `catches_per_100_steps` compares how often each game's ghosts catch him: ghosts that
+chase as the real ones do catch about as often, ghosts that fade never do.
 
     report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)
 """
@@ -37,10 +37,10 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from gamegan.sprites import LOST, CellGeometry, PaletteReader, state_view
+from gamegan.sprites import LOST, PaletteReader, state_view
+from play.catch import CatchWatch, neighbourhood, palette_reader
 from recorder.agents import RandomAgent
 from recorder.game import Game
-from recorder.game.palette import PALETTE
 
 KINDS: tuple[str, ...] = ("move", "bump", "noop")
 STRIP_BAR = 3
@@ -58,7 +58,7 @@ that does is a smear left behind, not a ghost."""
 class FollowSession(Protocol):
     """What `follow_episode` drives: a session whose `step` also steps the real game `start.game`."""
 
-    start: object  # has `.game`: the real game at the last start frame (play.session.Start)
+    start: object  # has `.game`, the real game at the last of its `.frames` (play.session.Start)
 
     def step(self, action: int) -> np.ndarray: ...
 
@@ -69,7 +69,7 @@ class StepScore:
 
     match: bool  # Pac-Man shown in the real cell
     lost: bool  # no Pac-Man shown anywhere
-    caught: bool  # lost since a drawn ghost reached the cell he was last drawn in
+    caught: bool  # lost to a drawn ghost that reached him this step: the simulator's game ends
     ghosts_real: int  # ghost cells in the real view (Pac-Man's own cell excluded)
     ghosts_shown: int  # ghost cells the simulator's frame shows
     ghosts_plausible: int  # shown ghost cells drawn in one ghost colour and not stuck
@@ -117,7 +117,6 @@ class Tally:
         n, g = max(self.n, 1), max(self.ghosts_real, 1)
         return {"n": self.n, "match": round(self.match / n, 3), "lost": round(self.lost / n, 3),
                 "caught": round(self.caught / n, 3),
-                "match_in_game": round(self.match / max(self.n - self.caught, 1), 3),
                 "ghosts_shown": round(self.ghosts_shown / g, 3),
                 "ghosts_plausible": round(self.ghosts_plausible / g, 3),
                 "ghosts_near": round(self.ghosts_near / g, 3),
@@ -134,9 +133,8 @@ class FollowReport:
     by_kind: dict[str, Tally] = field(default_factory=lambda: {k: Tally() for k in KINDS})
     by_horizon: dict[str, Tally] = field(default_factory=lambda: {f"{a}-{b}": Tally() for a, b in HORIZONS})
     first_miss: list[int | None] = field(default_factory=list)  # per episode: step of the first miss, None if none
-    played: list[int] = field(default_factory=list)  # per episode: steps scored before the real game ended
+    played: list[int] = field(default_factory=list)  # per episode: steps scored before either game ended
     episodes: int = 0
-    sim_catches: int = 0  # times the simulator's ghosts caught Pac-Man (`StepScore.caught` turned on)
     real_catches: int = 0  # episodes the real game ended with a ghost catching him
 
     def add(self, t: int, kind: str, score: StepScore) -> None:
@@ -166,12 +164,10 @@ class FollowReport:
         }
 
     def catch_rates(self) -> dict[str, float]:
-        """Catches per 100 steps of each game while it is on: the simulator's (its steps since a
-        catch do not count) and the real game's. Ghosts that chase as the real ones do catch
-        about as often; ones that fade never do."""
-        overall = self.overall
-        return {"simulator": round(100 * self.sim_catches / max(overall.n - overall.caught, 1), 2),
-                "real": round(100 * self.real_catches / max(sum(self.played), 1), 2)}
+        """Catches per 100 scored steps by the simulator's ghosts and by the real game's."""
+        steps = max(sum(self.played), 1)
+        return {"simulator": round(100 * self.overall.caught / steps, 2),
+                "real": round(100 * self.real_catches / steps, 2)}
 
 
 def keyboard_player(seed: int) -> RandomAgent:
@@ -182,8 +178,8 @@ def keyboard_player(seed: int) -> RandomAgent:
 
 def follow_episode(session: FollowSession, reader: PaletteReader, report: FollowReport, steps: int,
                    seed: int, on_step: Callable[[int, StepScore], None] | None = None) -> None:
-    """Drive one session for up to `steps` keys and add every step to `report`; `on_step(action,
-    score)` is called after each, with the session already stepped."""
+    """Drive one session for up to `steps` keys, or until either game ends, and add every step
+    to `report`; `on_step(action, score)` is called after each, with the session already stepped."""
     game: Game = session.start.game
     if game is None:
         raise ValueError("the session has no real game to compare with (start frames from a recording?)")
@@ -191,8 +187,9 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
     player.reset(game, np.random.default_rng([seed, 1]))
     first_miss, played = None, 0
     held = np.zeros((reader.geometry.rows, reader.geometry.cols), dtype=np.int64)  # steps each cell has shown a ghost
-    drawn_pacman: np.ndarray | None = None  # its Pac-Man's cell one step back; None when lost
-    caught = False
+    watch = CatchWatch.for_game(game)
+    start = reader.read(session.start.frames[-1][None])
+    watch.update(start.pacman[0], start.ghosts[0])
     lives = game.state.lives
     for t in range(1, steps + 1):
         if game.done:
@@ -207,15 +204,9 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         edible = state_view(reader.geometry, {**arrays, "ghosts": state.ghosts[state.frightened][None]})["ghosts"]
         seen = reader.read(frame[None])
         held = (held + 1) * seen.ghosts[0]
-        if seen.pacman[0][0] == LOST:
-            if drawn_pacman is not None:  # he vanished this step: caught, if a drawn ghost was at hand
-                caught = bool(_neighbourhood(seen.ghosts[0])[tuple(drawn_pacman)])
-                report.sim_catches += int(caught)
-        else:
-            caught = False
-        drawn_pacman = None if seen.pacman[0][0] == LOST else seen.pacman[0]
+        watch.update(seen.pacman[0], seen.ghosts[0])
         score = _score(seen.pacman[0], seen.ghosts[0], seen.solid_ghosts[0], held, real["pacman"][0], real["ghosts"][0],
-                       caught=caught, frightened_real=bool(edible.any()),
+                       caught=watch.caught, frightened_real=bool(edible.any()),
                        frightened_drawn=bool(seen.frightened[0].any()))
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
         report.add(t, kind, score)
@@ -223,6 +214,8 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
             on_step(action, score)
         if not score.match and first_miss is None:
             first_miss = t
+        if watch.caught:  # the simulator's game is over
+            break
     report.first_miss.append(first_miss)
     report.played.append(played)
     report.real_catches += int(game.state.lives < lives)
@@ -260,16 +253,15 @@ def follow_checkpoints(run_dir: str | Path, first: int = 0, last: int | None = N
 
 
 def format_checkpoint_row(step: int, summary: dict) -> str:
-    """One line of a `follow_checkpoints` sweep: Pac-Man's match (and in game) and lost (and
-    caught), clean sessions, catches per 100 steps, plausible ghosts per horizon and frightened
+    """One line of a `follow_checkpoints` sweep: Pac-Man's match and lost, clean sessions,
+    catches per 100 steps (simulator, real), plausible ghosts per horizon and frightened
     ghosts drawn (with real ones / without)."""
     o, h = summary["overall"], summary["by_horizon"]
     ghosts = " ".join(f"{k}:{r['ghosts_plausible']:.2f}" for k, r in h.items())
     shown = "—" if o["frightened_shown"] is None else f"{o['frightened_shown']:.0%}"
     frightened = f"{shown} / {o['frightened_false']:.0%}"
     catches = summary["catches_per_100_steps"]
-    return (f"step {step:>7}  match {o['match']:6.1%} ({o['match_in_game']:6.1%} in game)  "
-            f"lost {o['lost']:5.1%} (caught {o['caught']:4.1%})  clean {summary['clean_episodes']:4.0%}  "
+    return (f"step {step:>7}  match {o['match']:6.1%}  lost {o['lost']:5.1%}  clean {summary['clean_episodes']:4.0%}  "
             f"catches/100 steps {catches['simulator']:.1f} (real {catches['real']:.1f})  "
             f"plausible ghosts by steps {ghosts}  frightened {frightened}")
 
@@ -296,11 +288,6 @@ def follow_strip(model: str | Path | None = None, seed: int = 0, steps: int = 32
     return grid([tiles[i:i + per_row] for i in range(0, len(tiles), per_row)], pad=4)
 
 
-def palette_reader(game: Game) -> PaletteReader:
-    """A reader for frames of `game`'s configuration (the recorder's palette)."""
-    return PaletteReader(PALETTE, CellGeometry.from_game(game.config.to_dict()))
-
-
 def _state_arrays(state) -> dict[str, np.ndarray]:
     arrays = {"pacman": state.pacman[None], "ghosts": state.ghosts[None]}
     if state.view_origin is not None:
@@ -313,25 +300,14 @@ def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.n
            frightened_drawn: bool) -> StepScore:
     """Score one frame's reading against the real game's: Pac-Man's cell; ghost cells, those of
     them in one colour, and for how many steps each cell has shown a ghost (all R x C); whether
-    each side shows a frightened ghost. `caught`: Pac-Man is lost to the simulator's ghosts."""
-    stuck = (held >= STUCK_STEPS) & ~_neighbourhood(real_ghosts)
+    each side shows a frightened ghost. `caught`: the simulator's ghosts caught Pac-Man."""
+    stuck = (held >= STUCK_STEPS) & ~neighbourhood(real_ghosts)
     return StepScore(match=bool((pacman == real_pacman).all()), lost=bool(pacman[0] == LOST),
                      caught=caught and bool(pacman[0] == LOST),
                      ghosts_real=int(real_ghosts.sum()), ghosts_shown=int(ghosts.sum()),
                      ghosts_plausible=int((ghosts & solid & ~stuck).sum()),
-                     ghosts_near=int((real_ghosts & _neighbourhood(ghosts)).sum()),
+                     ghosts_near=int((real_ghosts & neighbourhood(ghosts)).sum()),
                      frightened_real=frightened_real, frightened_drawn=frightened_drawn)
-
-
-def _neighbourhood(cells: np.ndarray) -> np.ndarray:
-    """Cells that are set in `cells` (R x C) or next to one, diagonals included."""
-    padded = np.pad(cells, 1)
-    rows, cols = cells.shape
-    out = np.zeros_like(cells)
-    for dy in range(3):
-        for dx in range(3):
-            out |= padded[dy:dy + rows, dx:dx + cols]
-    return out
 
 
 def format_report(summary: dict) -> str:
@@ -350,13 +326,9 @@ def format_report(summary: dict) -> str:
                  f"Pac-Man never missed in {summary['clean_episodes']:.0%} of them; median first miss "
                  f"in the others: step {summary['first_miss_median']}")
     overall = summary["overall"]
-    if overall["lost"]:
-        lines.append(f"Pac-Man not drawn on {overall['lost']:.1%} of the steps, on {overall['caught']:.1%} of all "
-                     f"steps after the simulator's own ghosts caught him; {overall['match_in_game']:.1%} in the "
-                     "real cell on the steps before")
     catches = summary["catches_per_100_steps"]
     lines.append(f"ghosts caught Pac-Man {catches['simulator']:.2f} times per 100 steps in the simulator "
-                 f"and {catches['real']:.2f} in the real game")
+                 f"and {catches['real']:.2f} in the real game (either ends the episode)")
     if (frightened := overall["frightened_shown"]) is not None:
         lines.append(f"frightened ghosts drawn on {frightened:.0%} of the steps where the real game shows them "
                      f"and on {overall['frightened_false']:.0%} of the others")

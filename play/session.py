@@ -30,6 +30,7 @@ from torch import nn
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
 from gamegan.model.memory import Memory
+from play.catch import CatchWatch, palette_reader
 from recorder.agents import make_agent
 from recorder.dataset import Dataset, DatasetError, open_dataset
 from recorder.game import Game, GameConfig
@@ -196,7 +197,6 @@ class SimSession:
         self._warmup_takes_z = "z" in inspect.signature(simulator.warmup).parameters
         self.views = VIEWS if config.n_components >= 2 else VIEWS[:1]
         self.can_swap = bool(config.memory)
-        self.done = False  # a learned simulator never ends its episode
         self._next_seed = seed
         self.reset(seed)
 
@@ -219,6 +219,15 @@ class SimSession:
         self._game = self.start.game
         self._real = self._game.render() if self._game is not None else None
         self._real_done = False
+        # The game ends when the simulator's own ghosts catch its Pac-Man, as the real one does;
+        # read off its frames, which needs the real game's layout (not there for recordings).
+        self._catch = None
+        if self._game is not None:
+            watch, reader = CatchWatch.for_game(self._game), palette_reader(self._game)
+            seen = reader.read(self._frame[None])  # where Pac-Man starts
+            watch.update(seen.pacman[0], seen.ghosts[0])
+            self._catch = watch, reader
+        self.done = False
         self.actions: list[int] = []
         self.last_step_ms = 0.0
         return self._frame
@@ -229,8 +238,11 @@ class SimSession:
 
     def step(self, action: int) -> np.ndarray:
         """Apply one action id: the simulator's next frame, uint8 (H, W, 3); the real game
-        (when there is one and it is still running) takes the same action."""
+        (when there is one and it is still running) takes the same action. Once the simulator's
+        ghosts have caught Pac-Man (`done`) the game is over: the frame stays as it is."""
         a = _check_action(action, self.n_actions)
+        if self.done:
+            return self._frame
         act = torch.tensor([a], device=self.device)
         z = self._z(None)
         with torch.inference_mode():
@@ -241,6 +253,11 @@ class SimSession:
         self._rendered = (extras.get("components"), extras.get("masks"))
         if self._game is not None and not self._real_done:
             self._real, _, self._real_done = self._game.step(a)
+        if self._catch is not None:
+            watch, reader = self._catch
+            seen = reader.read(self._frame[None])
+            watch.update(seen.pacman[0], seen.ghosts[0])
+            self.done = watch.caught
         self.actions.append(a)
         return self._frame
 

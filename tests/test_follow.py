@@ -13,6 +13,8 @@ from gamegan.model.factory import build_model
 from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, STUCK_STEPS, FollowReport, _score,
                          follow_checkpoints, follow_episode, follow_keys, follow_strip, format_checkpoint_row,
                          format_report, palette_reader)
+from gamegan.sprites import LOST
+from play.catch import CatchWatch
 from play.session import GUTTER
 from play.session import GameStarts
 from recorder.game import GameConfig
@@ -128,18 +130,33 @@ def test_frozen_and_blank_simulators_are_caught() -> None:
     assert "in the others: step 1.0" in format_report(blank)
 
 
-def test_pacman_lost_to_the_simulators_own_ghost_counts_as_caught_and_vanishing_does_not() -> None:
+def test_a_catch_by_the_simulators_own_ghost_ends_its_game_and_vanishing_does_not() -> None:
     vanished, caught = drive(VanishingSession, steps=12), drive(CaughtSession, steps=12)
-    for summary in (vanished, caught):
-        assert summary["by_horizon"]["1-5"]["lost"] == pytest.approx(0.2)  # step 5 of 1-5, in every episode
-        assert summary["by_horizon"]["6-10"]["lost"] == 1.0
-    assert vanished["overall"]["caught"] == 0.0 and vanished["catches_per_100_steps"]["simulator"] == 0.0
-    assert caught["overall"]["caught"] == caught["overall"]["lost"] > 0.5
-    # Each of the 6 sessions is caught once, at step 5, so the simulator's game lasts 4 steps each.
-    assert caught["catches_per_100_steps"]["simulator"] == pytest.approx(100 * 6 / 24)
-    assert caught["overall"]["match_in_game"] == 1.0 and vanished["overall"]["match_in_game"] < 0.5
-    assert "on 0.0% of all steps after the simulator's own ghosts caught him" in format_report(vanished)
-    assert drive(BlankSession)["overall"]["caught"] == 0.0  # never drawn, so never caught
+    assert vanished["by_horizon"]["1-5"]["lost"] == pytest.approx(0.2)  # step 5 of 1-5, in every episode
+    assert vanished["by_horizon"]["6-10"]["lost"] == 1.0 and vanished["overall"]["caught"] == 0.0
+    assert vanished["catches_per_100_steps"]["simulator"] == 0.0
+    # Caught at step 5, which ends each of the 6 sessions: 6 catches in 30 steps.
+    assert caught["steps_per_episode"] == 5.0 and "6-10" not in caught["by_horizon"]
+    assert caught["overall"]["caught"] == caught["overall"]["lost"] == pytest.approx(0.2)
+    assert caught["catches_per_100_steps"]["simulator"] == pytest.approx(20.0)
+    assert "ghosts caught Pac-Man 20.00 times per 100 steps in the simulator" in format_report(caught)
+    assert drive(BlankSession)["overall"]["caught"] == 0.0  # never drawn after the start, and no ghost at hand
+
+
+def test_catch_watch_needs_a_ghost_at_hand_on_the_step_he_vanishes() -> None:
+    ghosts = np.zeros((5, 5), bool)
+    watch = CatchWatch(max_ghost_cells=2)
+    assert not watch.update(np.array([2, 2]), ghosts)
+    ghosts[3, 3] = True  # diagonal to his last cell
+    assert watch.update(np.array([LOST, LOST]), ghosts) and watch.caught
+    assert not watch.update(np.array([LOST, LOST]), ghosts) and watch.caught  # still caught, not again
+    assert not watch.update(np.array([2, 1]), ghosts) and not watch.caught  # drawn again
+    far = np.zeros((5, 5), bool)
+    far[0, 4] = True
+    assert not watch.update(np.array([LOST, LOST]), far) and not watch.caught
+    assert not watch.update(np.array([LOST, LOST]), ghosts)  # a ghost arriving after he vanished is too late
+    assert not watch.update(np.array([2, 2]), ghosts)
+    assert not watch.update(np.array([LOST, LOST]), np.ones((5, 5), bool))  # noise: ghosts everywhere
 
 
 def test_ghosts_painted_blue_at_random_score_as_false_frightened() -> None:

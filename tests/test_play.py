@@ -3,6 +3,7 @@ errors and the latency benchmark, on tiny randomly initialised models (no traini
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 
 from gamegan.checkpoint import save_weights
 from gamegan.config import preset
+from gamegan.data import to_model_frames
 from gamegan.errors import CheckpointError, UsageError
 from gamegan.media import read_gif_frames
 from gamegan.model.factory import build_model
@@ -25,6 +27,7 @@ from play.launch import open_session, play
 from play.session import GUTTER, DataStarts, RealGameSession, SimSession
 from recorder.dataset import open_dataset
 from recorder.game import Action, Game, GameConfig
+from recorder.game.palette import PALETTE
 
 GAME = GameConfig(layout="small", frame_size=32)
 UP, DOWN, LEFT, RIGHT, NOOP = (int(a) for a in (Action.UP, Action.DOWN, Action.LEFT, Action.RIGHT, Action.NOOP))
@@ -141,6 +144,40 @@ def test_side_by_side_real_half_is_the_recorders_game(plain_run: Path) -> None:
         assert np.array_equal(half, frame)
     assert all(image.shape == (32, 65, 3) for image in images)
     assert not np.array_equal(images[-1][:, :32], real_halves[-1])  # the left half is the model's
+
+
+class ScriptedSimulator:
+    """Runs the real simulator (for its state) but shows the real game's next frame, with
+    Pac-Man painted over in a ghost colour on step `catch_at`: the simulator's ghost catches him."""
+
+    def __init__(self, sim, game: Game, catch_at: int):
+        self.sim, self.game, self.catch_at, self.steps = sim, game, catch_at, 0
+        self.config, self.warmup = sim.config, sim.warmup
+
+    def eval(self):
+        return self
+
+    def step(self, state, action, z):
+        _, state, extras = self.sim.step(state, action, z)
+        frame = self.game.step(int(action[0]))[0].copy()
+        self.steps += 1
+        if self.steps >= self.catch_at:
+            pacman = (frame == PALETTE["pacman"]).all(-1)
+            frame[pacman] = PALETTE["ghost_0"] if self.steps == self.catch_at else PALETTE["floor"]
+        return to_model_frames(frame)[None], state, extras
+
+
+def test_the_simulated_game_ends_when_its_own_ghost_catches_pacman(plain_run: Path) -> None:
+    session = open_session(plain_run, seed=4)
+    session.sim = ScriptedSimulator(session.sim, copy.deepcopy(session.start.game), catch_at=3)
+    for _ in range(2):
+        session.step(LEFT)
+        assert not session.done
+    caught = session.step(LEFT)
+    assert session.done
+    assert np.array_equal(session.step(RIGHT), caught) and session.sim.steps == 3  # the game is over
+    session.reset(4)
+    assert not session.done
 
 
 def test_data_starts_replay_the_recording(tiny_recording: Path) -> None:
