@@ -35,6 +35,8 @@ def bench_play(config_or_preset: str | Path | Config | ModelConfig = "small", de
         actions = np.random.default_rng(seed).integers(0, config.model.n_actions, warmup_steps + steps)
         times = []
         for i, action in enumerate(actions):
+            if session.done:  # its ghosts caught Pac-Man: a new game (untimed), as a player presses R
+                session.reset()
             session.step(int(action))
             if i >= warmup_steps:
                 times.append(session.last_step_ms)

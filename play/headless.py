@@ -37,11 +37,14 @@ def parse_keys(keys: str) -> list[int]:
 def drive(session: Session, actions: list[int], view: str = "output",
           side_by_side: bool = False) -> tuple[list[np.ndarray], list[float]]:
     """Step `session` through `actions`. Returns the composed images, start first
-    (len(actions) + 1 of them), and the simulator's ms for each step."""
+    (len(actions) + 1 of them), and the simulator's ms for each step it ran (none after its
+    game is over: the image then stays)."""
     images, ms = [compose(session, view, side_by_side)], []
     for action in actions:
+        ran = not session.done
         session.step(action)
-        ms.append(session.last_step_ms)
+        if ran:
+            ms.append(session.last_step_ms)
         images.append(compose(session, view, side_by_side))
     return images, ms
 
@@ -51,7 +54,8 @@ def run_headless(session: Session, keys: str, gif: Path | str | None = None, *, 
     """Play `keys` (one letter per step) from the session's current start; write `gif` if given.
 
     Returns a JSON-ready summary: steps, keys, mean/p50/max simulator ms per step, the start's
-    label, whether the real game was shown beside, and the GIF's path and frame count.
+    label, the step on which the ghosts caught Pac-Man, ending the game (None if they did not),
+    whether the real game was shown beside, and the GIF's path and frame count.
     """
     actions = parse_keys(keys)
     if not actions:
@@ -66,6 +70,7 @@ def run_headless(session: Session, keys: str, gif: Path | str | None = None, *, 
         "mean_ms": round(statistics.fmean(ms), 3),
         "p50_ms": round(statistics.median(ms), 3),
         "max_ms": round(max(ms), 3),
+        "caught_at": len(ms) if session.done else None,
         "side_by_side": bool(side_by_side and session.real_frame is not None),
         "view": view,
         "gif": None,
@@ -81,6 +86,8 @@ def summary_line(summary: dict) -> str:
     """One human line for a headless summary (the CLI prints it)."""
     line = (f"played {summary['steps']} steps from {summary['start']}: simulator {summary['mean_ms']:.2f} ms/step "
             f"(p50 {summary['p50_ms']:.2f}, max {summary['max_ms']:.2f})")
+    if summary.get("caught_at"):
+        line += f"; the ghosts caught Pac-Man at step {summary['caught_at']}: game over, the frame stays"
     if summary.get("gif"):
         line += f"; wrote {summary['gif']} ({summary['gif_frames']} frames: start + one per step)"
     return line

@@ -22,7 +22,7 @@ from gamegan.model.factory import build_model
 from play.bench import bench_play
 from play.loading import torch_threads
 from play.client import Client
-from play.headless import drive, parse_keys, run_headless
+from play.headless import drive, parse_keys, run_headless, summary_line
 from play.launch import open_session, play
 from play.session import GUTTER, DataStarts, RealGameSession, SimSession
 from recorder.dataset import open_dataset
@@ -178,6 +178,17 @@ def test_the_simulated_game_ends_when_its_own_ghost_catches_pacman(plain_run: Pa
     assert np.array_equal(session.step(RIGHT), caught) and session.sim.steps == 3  # the game is over
     session.reset(4)
     assert not session.done
+
+
+def test_headless_play_says_when_the_simulators_ghosts_end_the_game(plain_run: Path, tmp_path: Path) -> None:
+    session = open_session(plain_run, seed=4)
+    session.sim = ScriptedSimulator(session.sim, copy.deepcopy(session.start.game), catch_at=3)
+    summary = run_headless(session, "LLLLLL", tmp_path / "caught.gif")
+    frames = read_gif_frames(tmp_path / "caught.gif")
+    assert summary["caught_at"] == 3 and summary["gif_frames"] == 7
+    assert len(frames) == 4  # the start and steps 1-3: the frames of the over game are the same, merged into one
+    assert "the ghosts caught Pac-Man at step 3: game over" in summary_line(summary)
+    assert run_headless(open_session(plain_run, seed=4), "LLL")["caught_at"] is None
 
 
 def test_data_starts_replay_the_recording(tiny_recording: Path) -> None:
@@ -413,3 +424,22 @@ def test_bench_play_reports_latency() -> None:
     assert result["steps"] == 6 and result["threads"] == 1 and result["frame_size"] == 32
     assert 0 < result["min_ms"] <= result["p50_ms"] <= result["p99_ms"]
     assert result["steps_per_s"] == pytest.approx(1e3 / result["mean_ms"], rel=0.01)
+
+
+def test_bench_play_starts_a_new_game_when_the_simulator_catches_pacman(monkeypatch: pytest.MonkeyPatch) -> None:
+    def caught_every_step(watch, pacman, ghosts) -> bool:
+        watch.caught = True
+        return True
+
+    monkeypatch.setattr("play.catch.CatchWatch.update", caught_every_step)
+    stepped = []
+    real_step = SimSession.step
+
+    def counting_step(session, action):
+        frame = real_step(session, action)
+        stepped.append(session.last_step_ms)
+        return frame
+
+    monkeypatch.setattr(SimSession, "step", counting_step)
+    bench_play("tiny", steps=6, warmup_steps=2, threads=1)
+    assert len(set(stepped)) == len(stepped) == 8  # every step ran the model (a stale time would repeat)
