@@ -20,9 +20,9 @@ and `frightened_false` the same share of the other steps: a simulator that paint
 at random scores the two alike.
 
 An episode's scoring stops when either game ends: the real one when a ghost catches Pac-Man,
-the simulator's when its own ghosts catch him (`play.catch.CatchWatch`: he vanishes on a step
-that draws a ghost in or next to him), which, along their own paths, they may do where the
-real ones did not. `caught` counts the steps on which that happened (they count as `lost`
+the simulator's when its own ghosts catch him (the session's `done`; `play.catch.CatchWatch`:
+he vanishes on a step that draws a ghost in or next to him), which, along their own paths,
+they may do where the real ones did not. `caught` counts the steps on which that happened (they count as `lost`
 too), and `catches_per_100_steps` compares how often each game's ghosts catch him: ghosts that
 chase as the real ones do catch about as often, ghosts that fade never do.
 
@@ -38,7 +38,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from gamegan.sprites import LOST, PaletteReader, state_view
-from play.catch import CatchWatch, neighbourhood, palette_reader
+from play.catch import neighbourhood, palette_reader
 from recorder.agents import RandomAgent
 from recorder.game import Game
 
@@ -56,9 +56,11 @@ that does is a smear left behind, not a ghost."""
 
 
 class FollowSession(Protocol):
-    """What `follow_episode` drives: a session whose `step` also steps the real game `start.game`."""
+    """What `follow_episode` drives: a session whose `step` also steps the real game `start.game`,
+    and whose `done` says its own game is over (`play.session.SimSession`)."""
 
-    start: object  # has `.game`, the real game at the last of its `.frames` (play.session.Start)
+    start: object  # has `.game`: the real game at the last start frame (play.session.Start)
+    done: bool
 
     def step(self, action: int) -> np.ndarray: ...
 
@@ -187,9 +189,6 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
     player.reset(game, np.random.default_rng([seed, 1]))
     first_miss, played = None, 0
     held = np.zeros((reader.geometry.rows, reader.geometry.cols), dtype=np.int64)  # steps each cell has shown a ghost
-    watch = CatchWatch.for_game(game)
-    start = reader.read(session.start.frames[-1][None])
-    watch.update(start.pacman[0], start.ghosts[0])
     lives = game.state.lives
     for t in range(1, steps + 1):
         if game.done:
@@ -204,9 +203,8 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         edible = state_view(reader.geometry, {**arrays, "ghosts": state.ghosts[state.frightened][None]})["ghosts"]
         seen = reader.read(frame[None])
         held = (held + 1) * seen.ghosts[0]
-        watch.update(seen.pacman[0], seen.ghosts[0])
         score = _score(seen.pacman[0], seen.ghosts[0], seen.solid_ghosts[0], held, real["pacman"][0], real["ghosts"][0],
-                       caught=watch.caught, frightened_real=bool(edible.any()),
+                       caught=session.done, frightened_real=bool(edible.any()),
                        frightened_drawn=bool(seen.frightened[0].any()))
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
         report.add(t, kind, score)
@@ -214,7 +212,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
             on_step(action, score)
         if not score.match and first_miss is None:
             first_miss = t
-        if watch.caught:  # the simulator's game is over
+        if session.done:  # the simulator's own ghosts caught Pac-Man
             break
     report.first_miss.append(first_miss)
     report.played.append(played)
@@ -303,7 +301,7 @@ def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.n
     each side shows a frightened ghost. `caught`: the simulator's ghosts caught Pac-Man."""
     stuck = (held >= STUCK_STEPS) & ~neighbourhood(real_ghosts)
     return StepScore(match=bool((pacman == real_pacman).all()), lost=bool(pacman[0] == LOST),
-                     caught=caught and bool(pacman[0] == LOST),
+                     caught=caught,
                      ghosts_real=int(real_ghosts.sum()), ghosts_shown=int(ghosts.sum()),
                      ghosts_plausible=int((ghosts & solid & ~stuck).sum()),
                      ghosts_near=int((real_ghosts & neighbourhood(ghosts)).sum()),

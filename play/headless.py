@@ -54,7 +54,8 @@ def run_headless(session: Session, keys: str, gif: Path | str | None = None, *, 
     """Play `keys` (one letter per step) from the session's current start; write `gif` if given.
 
     Returns a JSON-ready summary: steps, keys, mean/p50/max simulator ms per step, the start's
-    label, the step on which the ghosts caught Pac-Man, ending the game (None if they did not),
+    label, the step on which the game ended (`done`: for a simulator, its ghosts caught Pac-Man;
+    None if it goes on),
     whether the real game was shown beside, and the GIF's path and frame count.
     """
     actions = parse_keys(keys)
@@ -70,7 +71,7 @@ def run_headless(session: Session, keys: str, gif: Path | str | None = None, *, 
         "mean_ms": round(statistics.fmean(ms), 3),
         "p50_ms": round(statistics.median(ms), 3),
         "max_ms": round(max(ms), 3),
-        "caught_at": len(ms) if session.done else None,
+        "game_over_at": len(ms) if session.done else None,
         "side_by_side": bool(side_by_side and session.real_frame is not None),
         "view": view,
         "gif": None,
@@ -86,8 +87,8 @@ def summary_line(summary: dict) -> str:
     """One human line for a headless summary (the CLI prints it)."""
     line = (f"played {summary['steps']} steps from {summary['start']}: simulator {summary['mean_ms']:.2f} ms/step "
             f"(p50 {summary['p50_ms']:.2f}, max {summary['max_ms']:.2f})")
-    if summary.get("caught_at"):
-        line += f"; the ghosts caught Pac-Man at step {summary['caught_at']}: game over, the frame stays"
+    if summary.get("game_over_at"):
+        line += f"; game over at step {summary['game_over_at']} (the frame stays)"
     if summary.get("gif"):
         line += f"; wrote {summary['gif']} ({summary['gif_frames']} frames: start + one per step)"
     return line

@@ -24,6 +24,8 @@ from recorder.game.palette import PALETTE
 class TwinSession:
     """A perfect simulator: a second copy of the real game, stepped with the same keys."""
 
+    done = False  # its ghosts catch Pac-Man only when the real ones do, which ends the episode
+
     def __init__(self, seed: int):
         self.start = GameStarts(GameConfig(), warmup=4).start(seed)
         self.twin = copy.deepcopy(self.start.game)
@@ -60,7 +62,8 @@ class BlueSession(TwinSession):
 
 class VanishingSession(TwinSession):
     """A twin whose Pac-Man, and ghosts, vanish from step `VANISH` on; `CaughtSession`'s Pac-Man
-    is first drawn over by a ghost, as when a simulator's ghost catches him, and its ghosts stay."""
+    is drawn over by a ghost there, and its game ends (`done`), as a SimSession's does when its
+    ghosts catch him."""
 
     steps = 0
     ghost_over_pacman = False
@@ -70,6 +73,7 @@ class VanishingSession(TwinSession):
         pacman = (frame == PALETTE["pacman"]).all(-1)
         if self.steps == VANISH and self.ghost_over_pacman:
             frame[pacman] = PALETTE["ghost_0"]
+            self.done = True
         elif self.steps >= VANISH:
             frame[pacman] = PALETTE["floor"]
             if not self.ghost_over_pacman:
@@ -140,7 +144,7 @@ def test_a_catch_by_the_simulators_own_ghost_ends_its_game_and_vanishing_does_no
     assert caught["overall"]["caught"] == caught["overall"]["lost"] == pytest.approx(0.2)
     assert caught["catches_per_100_steps"]["simulator"] == pytest.approx(20.0)
     assert "ghosts caught Pac-Man 20.00 times per 100 steps in the simulator" in format_report(caught)
-    assert drive(BlankSession)["overall"]["caught"] == 0.0  # never drawn after the start, and no ghost at hand
+    assert drive(BlankSession)["overall"]["caught"] == 0.0  # it never ends its game
 
 
 def test_catch_watch_needs_a_ghost_at_hand_on_the_step_he_vanishes() -> None:

@@ -185,10 +185,10 @@ def test_headless_play_says_when_the_simulators_ghosts_end_the_game(plain_run: P
     session.sim = ScriptedSimulator(session.sim, copy.deepcopy(session.start.game), catch_at=3)
     summary = run_headless(session, "LLLLLL", tmp_path / "caught.gif")
     frames = read_gif_frames(tmp_path / "caught.gif")
-    assert summary["caught_at"] == 3 and summary["gif_frames"] == 7
+    assert summary["game_over_at"] == 3 and summary["gif_frames"] == 7
     assert len(frames) == 4  # the start and steps 1-3: the frames of the over game are the same, merged into one
-    assert "the ghosts caught Pac-Man at step 3: game over" in summary_line(summary)
-    assert run_headless(open_session(plain_run, seed=4), "LLL")["caught_at"] is None
+    assert "game over at step 3" in summary_line(summary)
+    assert run_headless(open_session(plain_run, seed=4), "LLL")["game_over_at"] is None
 
 
 def test_data_starts_replay_the_recording(tiny_recording: Path) -> None:
