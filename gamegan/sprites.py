@@ -74,6 +74,7 @@ class Entities:
     ghosts: np.ndarray  # bool (N, R, C) cells holding a ghost (not counting Pac-Man's cell)
     solid_ghosts: np.ndarray  # bool (N, R, C) ghost cells whose sprite is one ghost colour, not a blend
     frightened: np.ndarray  # bool (N, R, C) ghost cells drawn in the frightened (edible) colour
+    ghost_under_pacman: np.ndarray  # bool (N,) Pac-Man's cell also shows a dangerous ghost: he is caught
     pellets: np.ndarray  # bool (N, R, C)
     power: np.ndarray  # bool (N, R, C) power pellets
     walls: np.ndarray  # bool (N, R, C)
@@ -105,6 +106,7 @@ class PaletteReader:
         self._power = index.get("power_pellet")
         self._ghosts = [i for n, i in index.items() if n.startswith("ghost_") or n == "frightened"]
         self._frightened = index.get("frightened")
+        self._dangerous = [i for n, i in index.items() if n.startswith("ghost_")]
         cs = geometry.cell
         # Smallest area each sprite can have at this cell size (Pac-Man's varies with heading).
         areas = {
@@ -115,6 +117,12 @@ class PaletteReader:
             "wall": int(wall_tiles(cs)[0].sum()),  # an isolated wall cell: the inset block
         }
         self.thresholds = {k: max(1, math.ceil(min_fraction * a)) for k, a in areas.items()}
+        # The game draws Pac-Man over a ghost in his cell, which happens only on the frame a
+        # ghost catches him; what shows of the ghost around him is all there is to read. The
+        # whole of it is asked for, not `min_fraction`: a smear of ghost colour trailing into
+        # his cell from a neighbour leaves a few pixels, a ghost under him leaves this many.
+        peeking = ghost_sprites(cs) & ~pacman_sprites(cs)[1:]
+        self.thresholds["ghost_under_pacman"] = max(1, int(peeking.sum(axis=(1, 2)).min()))
 
     def labels(self, frames: np.ndarray, chunk: int = 256) -> np.ndarray:
         """Nearest palette class of every pixel: uint8 (N, H, W, 3) -> int (N, H, W)."""
@@ -158,8 +166,11 @@ class PaletteReader:
         power = counts[..., self._power] >= t["power"] if self._power is not None else none
         walls = counts[..., self._wall] >= t["wall"]
         frightened = ghosts & (counts[..., self._frightened] >= t["ghost"]) if self._frightened is not None else none
-        return Entities(pacman=pacman, ghosts=ghosts, solid_ghosts=solid, frightened=frightened, pellets=pellets,
-                        power=power, walls=walls)
+        # A frightened ghost under him is one he eats, not one that catches him: not counted.
+        under = counts[np.arange(n), pacman[:, 0], pacman[:, 1]][:, self._dangerous].sum(-1)
+        ghost_under = found & (under >= t["ghost_under_pacman"])
+        return Entities(pacman=pacman, ghosts=ghosts, solid_ghosts=solid, frightened=frightened,
+                        ghost_under_pacman=ghost_under, pellets=pellets, power=power, walls=walls)
 
 
 def state_view(geometry: CellGeometry, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

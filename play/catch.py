@@ -1,10 +1,11 @@
 """When a learned simulator's ghosts catch its Pac-Man.
 
 The real game ends when a ghost reaches Pac-Man. A simulator has no such state to end on, but
-what it draws says it: Pac-Man vanishes on the step a ghost reaches him and is not drawn again.
-`CatchWatch` reads that off the frames (cells from `gamegan.sprites.PaletteReader`), so a play
-session can end its game as the real one would, and `play.follow` can tell a catch by the
-simulator's own ghosts from a Pac-Man it simply lost.
+what it draws says it, in one of two ways: the frame the game itself ends on, a ghost under
+Pac-Man in his cell (`gamegan.sprites.Entities.ghost_under_pacman`), or Pac-Man vanishing on
+the step a ghost reaches him. `CatchWatch` reads either off the frames, so a play session can
+end its game as the real one would, and `play.follow` can tell a catch by the simulator's own
+ghosts from a Pac-Man it simply lost.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ def neighbourhood(cells: np.ndarray) -> np.ndarray:
 
 
 class CatchWatch:
-    """Follows one simulated game frame by frame: `caught` turns on when Pac-Man vanishes on a
-    step that draws a ghost in or next to the cell he was last drawn in, and stays on until he
-    is drawn again. A Pac-Man that vanishes with no ghost at hand is lost, not caught.
+    """Follows one simulated game frame by frame: `caught` turns on when a frame draws a ghost
+    under Pac-Man, as the real game's last frame does, or when he vanishes on a step that draws
+    a ghost in or next to the cell he was last drawn in. It stays on while the ghost stays on
+    him or he stays away. A Pac-Man that vanishes with no ghost at hand is lost, not caught.
 
     A frame with more ghost cells than `max_ghost_cells` catches nobody: it is not drawn like a
     game (an untrained model's noise reads as ghosts in most cells). `for_game` allows two
@@ -46,17 +48,25 @@ class CatchWatch:
         self.caught = False
         self._pacman: np.ndarray | None = None  # his cell one frame back; None when not drawn
 
-    def update(self, pacman: np.ndarray, ghosts: np.ndarray) -> bool:
-        """Take the next frame's reading: Pac-Man's view cell (row, col; `LOST` when not drawn)
-        and its ghost cells (R x C bool). True when he was caught on this frame."""
+    def update(self, pacman: np.ndarray, ghosts: np.ndarray, ghost_under_pacman: bool = False) -> bool:
+        """Take the next frame's reading: Pac-Man's view cell (row, col; `LOST` when not drawn),
+        its ghost cells (R x C bool) and whether a dangerous ghost is drawn under him. True when
+        he was caught on this frame."""
         vanished = pacman[0] == LOST
-        newly = False
-        if not vanished:
-            self.caught = False
-        elif self._pacman is not None and ghosts.sum() <= self.max_ghost_cells:
-            newly = self.caught = bool(neighbourhood(ghosts)[tuple(self._pacman)])
+        like_a_game = ghosts.sum() <= self.max_ghost_cells
+        if vanished:  # only on the step he goes: a ghost that turns up later did not take him
+            hit = self._pacman is not None and like_a_game and bool(neighbourhood(ghosts)[tuple(self._pacman)])
+        else:
+            hit = like_a_game and bool(ghost_under_pacman)
+        newly = hit and not self.caught
+        self.caught = hit or (vanished and self.caught)
         self._pacman = None if vanished else np.asarray(pacman)
         return newly
+
+    def read(self, reader: PaletteReader, frame: np.ndarray) -> bool:
+        """`update` with `reader`'s reading of one uint8 (H, W, 3) frame."""
+        seen = reader.read(frame[None])
+        return self.update(seen.pacman[0], seen.ghosts[0], bool(seen.ghost_under_pacman[0]))
 
     @classmethod
     def for_game(cls, game: Game) -> "CatchWatch":

@@ -21,9 +21,10 @@ at random scores the two alike.
 
 An episode's scoring stops when either game ends: the real one when a ghost catches Pac-Man,
 the simulator's when its own ghosts catch him (the session's `done`; `play.catch.CatchWatch`:
-he vanishes on a step that draws a ghost in or next to him), which, along their own paths,
-they may do where the real ones did not. `caught` counts the steps on which that happened (they count as `lost`
-too), and `catches_per_100_steps` compares how often each game's ghosts catch him: ghosts that
+it draws a ghost under him, as the real game's last frame does, or he vanishes on a step that
+draws a ghost in or next to him), which, along their own paths, they may do where the real
+ones did not. `caught` counts the steps on which that happened (a
+vanished Pac-Man counts as `lost` too; one drawn over a ghost is scored by his cell), and `catches_per_100_steps` compares how often each game's ghosts catch him: ghosts that
 chase as the real ones do catch about as often, ghosts that fade never do.
 
     report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)

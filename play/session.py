@@ -224,8 +224,7 @@ class SimSession:
         self._catch = None
         if self._game is not None:
             watch, reader = CatchWatch.for_game(self._game), palette_reader(self._game)
-            seen = reader.read(self._frame[None])  # where Pac-Man starts
-            watch.update(seen.pacman[0], seen.ghosts[0])
+            watch.read(reader, self._frame)  # where Pac-Man starts
             self._catch = watch, reader
         self.done = False
         self.actions: list[int] = []
@@ -255,8 +254,7 @@ class SimSession:
             self._real, _, self._real_done = self._game.step(a)
         if self._catch is not None:
             watch, reader = self._catch
-            seen = reader.read(self._frame[None])
-            watch.update(seen.pacman[0], seen.ghosts[0])
+            watch.read(reader, self._frame)
             self.done = watch.caught
         self.actions.append(a)
         return self._frame

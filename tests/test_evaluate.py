@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from recorder.dataset import open_dataset
-from recorder.game import GameConfig
+from recorder.agents import RandomAgent
+from recorder.game import Game, GameConfig
 from recorder.game.palette import PALETTE
 from recorder.game.layouts import LAYOUTS, parse_layout
 from recorder.record import RecordConfig, record
@@ -101,6 +102,28 @@ def test_a_ghost_painted_in_two_ghost_colours_is_shown_but_not_solid(tiny_record
     patched = reader.read(frame[None])
     assert patched.ghosts[0, row, col] and not patched.solid_ghosts[0, row, col]
     assert found.solid_ghosts[t, row, col]
+
+
+def test_only_the_frame_a_ghost_catches_pacman_on_reads_as_a_ghost_under_him():
+    config = GameConfig()
+    reader = PaletteReader(PALETTE, CellGeometry.from_game(config.to_dict()))
+    game, agent, catches = Game(config, seed=0), RandomAgent(seed=0), 0
+    for episode in range(8):
+        frames = [game.reset()[0]]
+        agent.reset(game, np.random.default_rng(episode))
+        while not game.done:
+            frames.append(game.step(agent.act(game))[0])
+        under = reader.read(np.stack(frames)).ghost_under_pacman
+        caught = game.state.lives == 0
+        assert not under[:-1].any() and under[-1] == caught
+        if caught:
+            catches += 1
+            last = frames[-1].copy()
+            for name, colour in PALETTE.items():  # a frightened ghost is eaten, it catches nobody
+                if name.startswith("ghost_"):
+                    last[(last == colour).all(-1)] = PALETTE["frightened"]
+            assert not reader.read(last[None]).ghost_under_pacman[0]
+    assert catches > 0
 
 
 def test_nearest_colour_tolerates_noise_and_blank_frames_are_lost(tiny_recording):

@@ -163,6 +163,16 @@ def test_catch_watch_needs_a_ghost_at_hand_on_the_step_he_vanishes() -> None:
     assert not watch.update(np.array([LOST, LOST]), np.ones((5, 5), bool))  # noise: ghosts everywhere
 
 
+def test_catch_watch_takes_a_ghost_drawn_under_pacman_as_a_catch() -> None:
+    ghosts, here = np.zeros((5, 5), bool), np.array([2, 2])
+    watch = CatchWatch(max_ghost_cells=2)
+    assert watch.update(here, ghosts, ghost_under_pacman=True) and watch.caught
+    assert not watch.update(here, ghosts, ghost_under_pacman=True) and watch.caught  # the same catch
+    assert not watch.update(np.array([LOST, LOST]), ghosts) and watch.caught  # then he goes: still the same one
+    assert not watch.update(here, ghosts) and not watch.caught
+    assert not watch.update(here, np.ones((5, 5), bool), ghost_under_pacman=True)  # noise catches nobody
+
+
 def test_ghosts_painted_blue_at_random_score_as_false_frightened() -> None:
     blue = drive(BlueSession)["overall"]
     assert blue["frightened_shown"] == 1.0 and blue["frightened_false"] > 0.9  # not 0.0, as for the twin

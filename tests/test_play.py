@@ -21,7 +21,9 @@ from gamegan.media import read_gif_frames
 from gamegan.model.factory import build_model
 from play.bench import bench_play
 from play.loading import torch_threads
+from play.catch import palette_reader
 from play.client import Client
+from play.follow import FollowReport, follow_episode
 from play.headless import drive, parse_keys, run_headless, summary_line
 from play.launch import open_session, play
 from play.session import GUTTER, DataStarts, RealGameSession, SimSession
@@ -148,9 +150,10 @@ def test_side_by_side_real_half_is_the_recorders_game(plain_run: Path) -> None:
 
 class ScriptedSimulator:
     """Runs the real simulator (for its state) but shows the real game's next frame, with
-    Pac-Man painted over in a ghost colour on step `catch_at`: the simulator's ghost catches him."""
+    Pac-Man painted over in a ghost colour on step `catch_at`: the simulator's ghost catches him.
+    With no `catch_at` it is a perfect simulator: its ghosts catch him when the real ones do."""
 
-    def __init__(self, sim, game: Game, catch_at: int):
+    def __init__(self, sim, game: Game, catch_at: int | None):
         self.sim, self.game, self.catch_at, self.steps = sim, game, catch_at, 0
         self.config, self.warmup = sim.config, sim.warmup
 
@@ -161,7 +164,7 @@ class ScriptedSimulator:
         _, state, extras = self.sim.step(state, action, z)
         frame = self.game.step(int(action[0]))[0].copy()
         self.steps += 1
-        if self.steps >= self.catch_at:
+        if self.catch_at is not None and self.steps >= self.catch_at:
             pacman = (frame == PALETTE["pacman"]).all(-1)
             frame[pacman] = PALETTE["ghost_0"] if self.steps == self.catch_at else PALETTE["floor"]
         return to_model_frames(frame)[None], state, extras
@@ -178,6 +181,20 @@ def test_the_simulated_game_ends_when_its_own_ghost_catches_pacman(plain_run: Pa
     assert np.array_equal(session.step(RIGHT), caught) and session.sim.steps == 3  # the game is over
     session.reset(4)
     assert not session.done
+
+
+def test_a_perfect_simulators_game_ends_where_the_real_one_does(plain_run: Path) -> None:
+    # The real game's last frame draws Pac-Man over the ghost that caught him; a simulator that
+    # draws that frame has caught him, though he never vanishes.
+    report = FollowReport()
+    for seed in range(6):
+        session = open_session(plain_run, seed=seed)
+        session.sim = ScriptedSimulator(session.sim, copy.deepcopy(session.start.game), catch_at=None)
+        follow_episode(session, palette_reader(session.start.game), report, steps=60, seed=seed)
+        assert session.done == (session.start.game.state.lives == 0)  # one life: lost to a catch
+    summary = report.summary()
+    assert summary["overall"]["match"] == 1.0
+    assert summary["catches_per_100_steps"]["simulator"] == summary["catches_per_100_steps"]["real"] > 0
 
 
 def test_headless_play_says_when_the_simulators_ghosts_end_the_game(plain_run: Path, tmp_path: Path) -> None:
@@ -427,7 +444,7 @@ def test_bench_play_reports_latency() -> None:
 
 
 def test_bench_play_starts_a_new_game_when_the_simulator_catches_pacman(monkeypatch: pytest.MonkeyPatch) -> None:
-    def caught_every_step(watch, pacman, ghosts) -> bool:
+    def caught_every_step(watch, *reading) -> bool:
         watch.caught = True
         return True
 
