@@ -157,6 +157,11 @@ class TrainConfig:
     """Share of each batch drawn from windows in which the ghosts turn frightened (Pac-Man eats
     a power pellet) 2-8 frames in, so the model predicts the change; 0 samples windows uniformly.
     The change is one frame in every hundred or so, too rare to be learned from uniform windows."""
+    catch_windows: float = 0.0
+    """Share of each batch drawn from windows that end on a ghost catching Pac-Man (each caught
+    episode's last T frames), so the model learns to draw the catch; 0 samples windows uniformly.
+    A catch is about one frame in a hundred (`gamegan inspect` counts them); with uniform
+    windows the ghosts learned to stop beside him instead."""
     warmup_start: int = 8
     """w0: ground-truth frames fed at the start of training before free-running."""
     warmup_floor: int = 2

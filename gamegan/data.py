@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from recorder.dataset import Dataset, DatasetError, fright_onsets, open_dataset
+from recorder.dataset import Dataset, DatasetError, catches, fright_onsets, open_dataset
 
 from gamegan.config import ConfigError
 from gamegan.model.types import Batch
@@ -68,13 +68,16 @@ class SequenceData:
     `agent=True` batches also carry `Batch.agent`, the pixels of Pac-Man's recorded cell in
     every frame (DatasetError when the recording has no `state/pacman` to place him). With
     `fright_share` > 0 that share of each batch are windows in which the ghosts turn
-    frightened at a frame in `FRIGHT_POSITIONS` (DatasetError when no episode has one).
+    frightened at a frame in `FRIGHT_POSITIONS` (DatasetError when no episode has one), and
+    with `catch_share` > 0 that share are windows whose last frame is a ghost catching Pac-Man.
     """
 
     def __init__(self, path: str | Path, seq_len: int, episodes: np.ndarray | None = None,
-                 in_memory: bool | None = None, agent: bool = False, fright_share: float = 0.0) -> None:
-        if not 0 <= fright_share <= 1:
-            raise ConfigError(f"train.fright_windows is a share of each batch in [0, 1], got {fright_share}")
+                 in_memory: bool | None = None, agent: bool = False, fright_share: float = 0.0,
+                 catch_share: float = 0.0) -> None:
+        if not (0 <= fright_share <= 1 and 0 <= catch_share <= 1 and fright_share + catch_share <= 1):
+            raise ConfigError("train.fright_windows and train.catch_windows are shares of each batch: each in "
+                              f"[0, 1] and together at most 1, got {fright_share} and {catch_share}")
         self.path = Path(path)
         with open_dataset(self.path) as data:
             self.meta = data.meta
@@ -98,6 +101,8 @@ class SequenceData:
                 self._agent_cells = np.concatenate([_agent_cells(data, int(i), self._geometry) for i in self.episodes])
             self.fright_share = fright_share
             self._fright_windows = _fright_windows(data, self.episodes, seq_len) if fright_share > 0 else None
+            self.catch_share = catch_share
+            self._catch_windows = _catch_windows(data, self.episodes, seq_len) if catch_share > 0 else None
         self.seq_len = seq_len
         self.n_actions = self.meta.n_actions
         self._offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
@@ -130,9 +135,13 @@ class SequenceData:
         """A batch of random windows, with a wrong action for each true one."""
         slots = rng.choice(len(self.episodes), size=batch_size, p=self._weights)
         starts = rng.integers(0, self.lengths[slots] - self.seq_len + 1)
-        if self._fright_windows is not None:
-            n = round(self.fright_share * batch_size)
-            slots[:n], starts[:n] = self._fright_windows[rng.integers(0, len(self._fright_windows), size=n)].T
+        taken = 0  # the first rows of the batch are the rare events' windows, each share in turn
+        for windows, share in ((self._fright_windows, self.fright_share), (self._catch_windows, self.catch_share)):
+            if windows is not None:
+                n = round(share * batch_size)
+                rows = slice(taken, min(taken + n, batch_size))
+                slots[rows], starts[rows] = windows[rng.integers(0, len(windows), size=n)][:rows.stop - rows.start].T
+                taken = rows.stop
         idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T) rows of the concatenation
         if self.in_memory:
             frames, actions = self._frames[idx], self._actions[idx[:, :-1]]
@@ -223,14 +232,32 @@ def _fright_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.nda
     return np.array(found, dtype=np.int64)
 
 
+def _catch_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndarray:
+    """(slot, start) of every window of `episodes` whose last frame is a ghost catching Pac-Man:
+    int (N, 2). The game ends there, so that is the only place the catch can be in a window."""
+    missing = {"pacman", "ghosts", "frightened"} - set(data.state_fields)
+    if missing:
+        raise DatasetError(f"{data.path}: no state/{', state/'.join(sorted(missing))} to find catches by "
+                           "(needed by train.catch_windows)")
+    found = []
+    for slot, episode in enumerate(episodes):
+        state = [data.state(int(episode), name) for name in ("pacman", "ghosts", "frightened")]
+        starts = catches(*state) - (seq_len - 1)
+        found += [(slot, int(start)) for start in starts[starts >= 0]]
+    if not found:
+        raise DatasetError(f"{data.path}: no training window of {seq_len} frames that ends with a ghost catching "
+                           "Pac-Man (train.catch_windows needs episodes the ghosts ended)")
+    return np.array(found, dtype=np.int64)
+
+
 def load_splits(path: str | Path, seq_len: int, val_fraction: float, agent: bool = False,
-                fright_share: float = 0.0) -> tuple[SequenceData, SequenceData | None]:
-    """Train and validation windows of one dataset, split by episode (`agent`, `fright_share`
-    (training windows only): see SequenceData)."""
+                fright_share: float = 0.0, catch_share: float = 0.0) -> tuple[SequenceData, SequenceData | None]:
+    """Train and validation windows of one dataset, split by episode (`agent`, `fright_share`,
+    `catch_share` (training windows only): see SequenceData)."""
     with open_dataset(path) as data:
         n_episodes = data.n_episodes
     train_eps, val_eps = split_episodes(n_episodes, val_fraction)
-    train = SequenceData(path, seq_len, train_eps, agent=agent, fright_share=fright_share)
+    train = SequenceData(path, seq_len, train_eps, agent=agent, fright_share=fright_share, catch_share=catch_share)
     val = None
     if len(val_eps):
         try:

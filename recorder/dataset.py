@@ -37,7 +37,7 @@ from recorder.shard_format import (
 __all__ = [
     "CODECS", "DEFAULT_CODEC", "FORMAT", "FORMAT_VERSION", "SHARD_GLOB", "Dataset",
     "DatasetError", "DatasetMeta", "Episode", "ShardWriter", "list_shards", "open_dataset",
-    "fright_onsets", "shard_name", "summarize", "validate",
+    "catches", "fright_onsets", "shard_name", "summarize", "validate",
 ]
 
 
@@ -312,9 +312,12 @@ def summarize(path: str | Path) -> dict:
             counts += np.bincount(actions[actions >= 0], minlength=ds.meta.n_actions)[:ds.meta.n_actions]
         # How often the model sees the power-pellet rule at work: frames with an edible ghost,
         # and the frames where the ghosts turn edible (per episode, so none spans two).
-        scared = []
+        scared, caught = [], None
         if "frightened" in ds.state_fields:
             scared = [ds.state(i, "frightened").any(axis=-1) for i in range(ds.n_episodes)]
+        if {"pacman", "ghosts", "frightened"} <= set(ds.state_fields):  # ... and the frames a ghost catches him on
+            caught = sum(len(catches(*(ds.state(i, name) for name in ("pacman", "ghosts", "frightened"))))
+                         for i in range(ds.n_episodes))
         size = sum(p.stat().st_size for p in ds.shards)
         raw = int(np.prod(ds.meta.frame_shape))
         per_frame = size / ds.n_frames if ds.n_frames else None
@@ -333,6 +336,7 @@ def summarize(path: str | Path) -> dict:
             "episode_length": _stats(ds.episode_lengths),
             "frightened_frames": sum(int(f.sum()) for f in scared) / ds.n_frames if scared else None,
             "fright_onsets": sum(len(fright_onsets(f)) for f in scared) if scared else None,
+            "catches": caught,
             "size_on_disk_bytes": size,
             "bytes_per_frame": per_frame,  # whole files (frames, actions, state) per frame
             "raw_bytes_per_frame": raw,  # one uncompressed frame
@@ -347,6 +351,13 @@ def fright_onsets(frightened: np.ndarray) -> np.ndarray:
     pellet): `frightened` is state/frightened (L, G) or its any-ghost reduction (L,)."""
     scared = frightened.any(axis=-1) if frightened.ndim == 2 else frightened
     return np.flatnonzero(scared[1:] & ~scared[:-1]) + 1
+
+
+def catches(pacman: np.ndarray, ghosts: np.ndarray, frightened: np.ndarray) -> np.ndarray:
+    """Frames of one episode on which a ghost catches Pac-Man: one that is not frightened shares
+    his cell. From state/pacman (L, 2), state/ghosts (L, G, 2) and state/frightened (L, G)."""
+    shared = (ghosts == pacman[:, None, :]).all(axis=-1) & ~frightened
+    return np.flatnonzero(shared.any(axis=-1))
 
 
 def _stats(values: np.ndarray) -> dict | None:

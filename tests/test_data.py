@@ -105,11 +105,17 @@ def test_agent_masks_without_recorded_pacman_cells_are_a_dataset_error(tiny_reco
         SequenceData(tmp_path, seq_len=5, agent=True)
 
 
-def _numbered_episodes(path, frightened_from: list[int | None], length: int = 30) -> None:
+def _numbered_episodes(path, frightened_from: list[int | None], length: int = 30,
+                       caught: tuple[bool, ...] = ()) -> None:
     """Episodes whose frame t is filled with the value 100 * episode + t (so a window says where
-    it starts), two ghosts, frightened from the given frame on (None: never)."""
+    it starts), two ghosts, ghost 1 frightened from the given frame on (None: never); ghost 0
+    steps onto Pac-Man on the last frame of the episodes `caught` marks."""
     episodes = []
     for e, onset in enumerate(frightened_from):
+        pacman = np.ones((length, 2), dtype=np.int16)
+        ghosts = np.full((length, 2, 2), 5, dtype=np.int16)
+        if e < len(caught) and caught[e]:
+            ghosts[-1, 0] = pacman[-1]
         frames = np.broadcast_to((100 * e + np.arange(length, dtype=np.uint8))[:, None, None, None],
                                  (length, 8, 8, 3)).copy()
         scared = np.zeros((length, 2), dtype=bool)
@@ -117,7 +123,7 @@ def _numbered_episodes(path, frightened_from: list[int | None], length: int = 30
             scared[onset:, 1] = True
         actions = np.ones(length, dtype=np.int8)
         actions[-1] = -1
-        episodes.append(Episode(frames, actions, state={"frightened": scared}))
+        episodes.append(Episode(frames, actions, state={"frightened": scared, "pacman": pacman, "ghosts": ghosts}))
     write_shard(path / "shard-00000.h5", episodes)
 
 
@@ -133,11 +139,24 @@ def test_fright_share_puts_the_ghosts_turning_blue_early_in_that_share_of_window
     assert (first < 100).any() and len(set(first)) > 10
 
 
+def test_catch_share_puts_a_ghost_catching_pacman_last_in_that_share_of_windows(tmp_path):
+    _numbered_episodes(tmp_path, [None, 20, None], caught=(False, False, True))  # episode 2 ends caught
+    data = SequenceData(tmp_path, seq_len=10, fright_share=0.25, catch_share=0.5)
+    for seed in range(5):
+        firsts = to_uint8_frames(data.sample(np.random.default_rng(seed), 8).frames)[:, 0, 0, 0, 0].astype(int)
+        assert all(100 <= f < 120 for f in firsts[:2])  # the fright share first: episode 1
+        assert all(f == 200 + 30 - 10 for f in firsts[2:6])  # then the caught episode's last 10 frames
+
+
 def test_fright_share_without_an_onset_to_sample_is_a_dataset_error(tmp_path):
     _numbered_episodes(tmp_path, [None, 1])  # frightened from frame 1: too early for position 2..8
     with pytest.raises(DatasetError, match="turn frightened"):
         SequenceData(tmp_path, seq_len=10, fright_share=0.25)
     with pytest.raises(ConfigError, match="fright_windows"):
         SequenceData(tmp_path, seq_len=10, fright_share=1.5)
+    with pytest.raises(ConfigError, match="together at most 1"):
+        SequenceData(tmp_path, seq_len=10, fright_share=0.5, catch_share=0.75)
+    with pytest.raises(DatasetError, match="ghost catching Pac-Man"):
+        SequenceData(tmp_path, seq_len=10, catch_share=0.25)  # no episode here was caught
     train, _ = load_splits(tmp_path, seq_len=10, val_fraction=0.0)  # off by default: no error
     assert train.sample(np.random.default_rng(0), 2).frames.shape == (2, 10, 3, 8, 8)

@@ -21,6 +21,7 @@ from recorder.dataset import (
     DatasetMeta,
     Episode,
     ShardWriter,
+    catches,
     fright_onsets,
     list_shards,
     open_dataset,
@@ -393,6 +394,20 @@ def test_summary_counts_frames_with_frightened_ghosts(tmp_path):
     assert summary["fright_onsets"] == 3  # at frames 1, 2 and 1
     np.testing.assert_array_equal(fright_onsets(calm_start), [2])
     np.testing.assert_array_equal(fright_onsets(frightened.any(axis=-1)), [1])
+    assert summary["catches"] is None  # no state/pacman or state/ghosts to tell
+
+
+def test_a_catch_is_a_calm_ghost_in_pacmans_cell_and_the_summary_counts_them(tmp_path):
+    pacman = np.array([[1, 1], [1, 2], [1, 3], [1, 3]], dtype=np.int16)
+    ghosts = np.array([[[1, 3], [4, 4]], [[1, 2], [4, 4]], [[1, 3], [1, 3]], [[1, 3], [4, 4]]], dtype=np.int16)
+    frightened = np.array([[0, 0], [1, 0], [0, 1], [0, 0]], dtype=bool)
+    # frame 0: no one in his cell; 1: a frightened ghost (he eats it); 2: a calm one; 3: a calm one.
+    np.testing.assert_array_equal(catches(pacman, ghosts, frightened), [2, 3])
+    np.testing.assert_array_equal(catches(pacman, ghosts, np.ones_like(frightened)), [])
+    frames, actions = np.zeros((4, 8, 8, 3), dtype=np.uint8), np.array([1, 1, 1, -1], dtype=np.int8)
+    state = {"pacman": pacman, "ghosts": ghosts, "frightened": frightened}
+    write_shard(tmp_path / "shard-0.h5", [Episode(frames, actions, state=state)] * 2)
+    assert summarize(tmp_path)["catches"] == 4
 
 
 def test_compression_shrinks_flat_colour_frames(tmp_path, rng):
