@@ -1,0 +1,97 @@
+"""Does the model know that a ghost catches Pac-Man? Its frames at the moment a real ghost
+does, on recorded windows.
+
+One window of `--length` frames per caught episode in `--data`: the episode's last frames,
+which end on the catch (`recorder.dataset.catches`). Each is rolled out teacher-forced (every
+input real) and free-running over its last `--free` frames, and the model's catch frame is
+read with `play.catch.CatchWatch` (Pac-Man's cell from the frame before): `caught` when it
+draws a ghost under him or he vanishes next to one, as `gamegan play` would end the game;
+`beside` when it draws a ghost in or next to his cell but no catch (a ghost that stopped
+short); `none` otherwise. The recorded frames themselves score `caught` 1.0.
+
+    python benchmarks/catch_rollouts.py gamegan/assets/pacman-small.safetensors --data data/pacman-test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from gamegan.checkpoint import load_model
+from gamegan.data import to_model_frames, to_uint8_frames
+from gamegan.sprites import LOST, CellGeometry, PaletteReader
+from play.catch import CatchWatch, neighbourhood
+from recorder.dataset import Dataset, catches, open_dataset
+
+STATE = ("pacman", "ghosts", "frightened")
+
+
+def catch_windows(ds: Dataset, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frames (N, length, H, W, 3), actions (N, length - 1)) of every caught episode's last
+    `length` frames."""
+    found = []
+    for episode in range(ds.n_episodes):
+        caught = catches(*(ds.state(episode, name) for name in STATE))
+        found += [(episode, int(t) - length + 1) for t in caught if t >= length - 1]
+    if not found:
+        raise SystemExit(f"{ds.path}: no episode of {length} frames or more ends with a ghost catching Pac-Man")
+    frames = np.stack([ds.frames(e, t, t + length) for e, t in found])
+    actions = np.stack([ds.actions(e)[t:t + length - 1] for e, t in found]).astype(np.int64)
+    return frames, actions
+
+
+def judge(reader: PaletteReader, watch_cells: int, before: np.ndarray, catch: np.ndarray) -> str:
+    """`caught`, `beside` or `none` for the frame `catch` that follows `before` (uint8 frames)."""
+    watch = CatchWatch(watch_cells)
+    watch.read(reader, before)
+    if watch.read(reader, catch):
+        return "caught"
+    seen = reader.read(np.stack([before, catch]))
+    cell = seen.pacman[1] if seen.pacman[1][0] != LOST else seen.pacman[0]
+    near = cell[0] != LOST and neighbourhood(seen.ghosts[1])[tuple(cell)]
+    return "beside" if near else "none"
+
+
+def catch_shares(model: str, data: str, length: int, free: int) -> dict:
+    simulator = load_model(model)[0].simulator.eval()
+    with open_dataset(data) as ds:
+        reader = PaletteReader(ds.meta.palette, CellGeometry.from_game(ds.meta.game))
+        frames, actions = catch_windows(ds, length)
+        n_ghosts = ds.state(0, "ghosts").shape[1]
+    result: dict = {"windows": len(frames)}
+    x, a = to_model_frames(frames), torch.from_numpy(actions)
+    rollouts = {"recorded": frames[:, 1:]}
+    for name, warmup in (("teacher", length - 1), ("free", length - free)):
+        with torch.inference_mode():
+            rollouts[name] = to_uint8_frames(simulator.rollout(x, a, warmup).frames)  # frames 1..length-1
+    for name, predicted in rollouts.items():
+        # Teacher-forced, the model's input before the catch is the recorded frame; free-running, its own.
+        before = frames[:, -2] if name != "free" else predicted[:, -2]
+        verdicts = [judge(reader, 2 * n_ghosts, b, c) for b, c in zip(before, predicted[:, -1])]
+        result[name] = {k: round(verdicts.count(k) / len(verdicts), 2) for k in ("caught", "beside", "none")}
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="checkpoint, run directory or exported .safetensors")
+    parser.add_argument("--data", required=True, help="recordings with state/pacman, ghosts, frightened (held-out)")
+    parser.add_argument("--length", type=int, default=12, help="frames per window, the catch last")
+    parser.add_argument("--free", type=int, default=3, help="frames the free-running rollout predicts from its own")
+    args = parser.parse_args()
+    if not 1 <= args.free <= args.length - 2:
+        parser.error(f"--free must be in [1, {args.length - 2}]")
+    result = catch_shares(args.model, args.data, args.length, args.free)
+    for name in ("recorded", "teacher", "free"):
+        shares = result[name]
+        print(f"{name:<9} at the catch frame: caught {shares['caught']:.2f}  ghost beside him, no catch "
+              f"{shares['beside']:.2f}  neither {shares['none']:.2f}")
+    print(f"{result['windows']} windows of {args.length} frames; free-running over the last {args.free}")
+    print(json.dumps({"model": args.model, **result}))
+
+
+if __name__ == "__main__":
+    main()
