@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from recorder.dataset import Dataset, DatasetError, catches, fright_onsets, open_dataset
+from recorder.dataset import CATCH_FIELDS, Dataset, DatasetError, episode_catches, fright_onsets, open_dataset
 
 from gamegan.config import ConfigError
 from gamegan.model.types import Batch
@@ -138,10 +138,10 @@ class SequenceData:
         taken = 0  # the first rows of the batch are the rare events' windows, each share in turn
         for windows, share in ((self._fright_windows, self.fright_share), (self._catch_windows, self.catch_share)):
             if windows is not None:
-                n = round(share * batch_size)
-                rows = slice(taken, min(taken + n, batch_size))
-                slots[rows], starts[rows] = windows[rng.integers(0, len(windows), size=n)][:rows.stop - rows.start].T
-                taken = rows.stop
+                n = min(round(share * batch_size), batch_size - taken)  # two halves of an odd batch round up
+                rows = slice(taken, taken + n)
+                slots[rows], starts[rows] = windows[rng.integers(0, len(windows), size=n)].T
+                taken += n
         idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T) rows of the concatenation
         if self.in_memory:
             frames, actions = self._frames[idx], self._actions[idx[:, :-1]]
@@ -235,14 +235,13 @@ def _fright_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.nda
 def _catch_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndarray:
     """(slot, start) of every window of `episodes` whose last frame is a ghost catching Pac-Man:
     int (N, 2). The game ends there, so that is the only place the catch can be in a window."""
-    missing = {"pacman", "ghosts", "frightened"} - set(data.state_fields)
+    missing = set(CATCH_FIELDS) - set(data.state_fields)
     if missing:
         raise DatasetError(f"{data.path}: no state/{', state/'.join(sorted(missing))} to find catches by "
                            "(needed by train.catch_windows)")
     found = []
     for slot, episode in enumerate(episodes):
-        state = [data.state(int(episode), name) for name in ("pacman", "ghosts", "frightened")]
-        starts = catches(*state) - (seq_len - 1)
+        starts = episode_catches(data, int(episode)) - (seq_len - 1)
         found += [(slot, int(start)) for start in starts[starts >= 0]]
     if not found:
         raise DatasetError(f"{data.path}: no training window of {seq_len} frames that ends with a ghost catching "

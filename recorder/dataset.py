@@ -37,7 +37,7 @@ from recorder.shard_format import (
 __all__ = [
     "CODECS", "DEFAULT_CODEC", "FORMAT", "FORMAT_VERSION", "SHARD_GLOB", "Dataset",
     "DatasetError", "DatasetMeta", "Episode", "ShardWriter", "list_shards", "open_dataset",
-    "catches", "fright_onsets", "shard_name", "summarize", "validate",
+    "CATCH_FIELDS", "catches", "episode_catches", "fright_onsets", "shard_name", "summarize", "validate",
 ]
 
 
@@ -312,12 +312,12 @@ def summarize(path: str | Path) -> dict:
             counts += np.bincount(actions[actions >= 0], minlength=ds.meta.n_actions)[:ds.meta.n_actions]
         # How often the model sees the power-pellet rule at work: frames with an edible ghost,
         # and the frames where the ghosts turn edible (per episode, so none spans two).
+        # And the frames a ghost catches him on, when the state says where everyone is.
         scared, caught = [], None
         if "frightened" in ds.state_fields:
             scared = [ds.state(i, "frightened").any(axis=-1) for i in range(ds.n_episodes)]
-        if {"pacman", "ghosts", "frightened"} <= set(ds.state_fields):  # ... and the frames a ghost catches him on
-            caught = sum(len(catches(*(ds.state(i, name) for name in ("pacman", "ghosts", "frightened"))))
-                         for i in range(ds.n_episodes))
+        if set(CATCH_FIELDS) <= set(ds.state_fields):
+            caught = sum(len(episode_catches(ds, i)) for i in range(ds.n_episodes))
         size = sum(p.stat().st_size for p in ds.shards)
         raw = int(np.prod(ds.meta.frame_shape))
         per_frame = size / ds.n_frames if ds.n_frames else None
@@ -353,11 +353,20 @@ def fright_onsets(frightened: np.ndarray) -> np.ndarray:
     return np.flatnonzero(scared[1:] & ~scared[:-1]) + 1
 
 
+CATCH_FIELDS = ("pacman", "ghosts", "frightened")
+"""The state fields `catches` reads, in its argument order."""
+
+
 def catches(pacman: np.ndarray, ghosts: np.ndarray, frightened: np.ndarray) -> np.ndarray:
     """Frames of one episode on which a ghost catches Pac-Man: one that is not frightened shares
     his cell. From state/pacman (L, 2), state/ghosts (L, G, 2) and state/frightened (L, G)."""
     shared = (ghosts == pacman[:, None, :]).all(axis=-1) & ~frightened
     return np.flatnonzero(shared.any(axis=-1))
+
+
+def episode_catches(ds: Dataset, episode: int) -> np.ndarray:
+    """`catches` of episode `episode` of `ds`, from its recorded state."""
+    return catches(*(ds.state(episode, name) for name in CATCH_FIELDS))
 
 
 def _stats(values: np.ndarray) -> dict | None:
