@@ -7,7 +7,8 @@ input real) and free-running over its last `--free` frames, and the model's catc
 read with `play.catch.CatchWatch` (Pac-Man's cell from the frame before): `caught` when it
 draws a ghost under him or he vanishes next to one, as `gamegan play` would end the game;
 `beside` when it draws a ghost in or next to his cell but no catch (a ghost that stopped
-short); `none` otherwise. The recorded frames themselves score `caught` 1.0.
+short); `none` otherwise. The recorded frames themselves score `caught` 1.0, and the script
+also reads every other recorded frame the same way: none should read as a catch.
 
     python benchmarks/catch_rollouts.py gamegan/assets/pacman-small.safetensors --data data/pacman-test
 """
@@ -24,9 +25,7 @@ from gamegan.checkpoint import load_model
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.sprites import LOST, CellGeometry, PaletteReader
 from play.catch import CatchWatch, neighbourhood
-from recorder.dataset import Dataset, catches, open_dataset
-
-STATE = ("pacman", "ghosts", "frightened")
+from recorder.dataset import Dataset, episode_catches, open_dataset
 
 
 def catch_windows(ds: Dataset, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,8 +33,7 @@ def catch_windows(ds: Dataset, length: int) -> tuple[np.ndarray, np.ndarray]:
     `length` frames."""
     found = []
     for episode in range(ds.n_episodes):
-        caught = catches(*(ds.state(episode, name) for name in STATE))
-        found += [(episode, int(t) - length + 1) for t in caught if t >= length - 1]
+        found += [(episode, int(t) - length + 1) for t in episode_catches(ds, episode) if t >= length - 1]
     if not found:
         raise SystemExit(f"{ds.path}: no episode of {length} frames or more ends with a ghost catching Pac-Man")
     frames = np.stack([ds.frames(e, t, t + length) for e, t in found])
@@ -45,14 +43,29 @@ def catch_windows(ds: Dataset, length: int) -> tuple[np.ndarray, np.ndarray]:
 
 def judge(reader: PaletteReader, watch_cells: int, before: np.ndarray, catch: np.ndarray) -> str:
     """`caught`, `beside` or `none` for the frame `catch` that follows `before` (uint8 frames)."""
-    watch = CatchWatch(watch_cells)
-    watch.read(reader, before)
-    if watch.read(reader, catch):
-        return "caught"
     seen = reader.read(np.stack([before, catch]))
+    watch = CatchWatch(watch_cells)
+    for k in range(2):
+        caught = watch.update(seen.pacman[k], seen.ghosts[k], bool(seen.ghost_under_pacman[k]))
+    if caught:
+        return "caught"
     cell = seen.pacman[1] if seen.pacman[1][0] != LOST else seen.pacman[0]
     near = cell[0] != LOST and neighbourhood(seen.ghosts[1])[tuple(cell)]
     return "beside" if near else "none"
+
+
+def false_catches(ds: Dataset, reader: PaletteReader, watch_cells: int) -> tuple[int, int]:
+    """(frames read as a catch, frames) over every recorded frame that is not a catch."""
+    found = frames = 0
+    for episode in range(ds.n_episodes):
+        seen = reader.read(ds.frames(episode))
+        real = set(episode_catches(ds, episode).tolist())
+        watch = CatchWatch(watch_cells)
+        for t in range(len(seen.pacman)):
+            caught = watch.update(seen.pacman[t], seen.ghosts[t], bool(seen.ghost_under_pacman[t]))
+            if t not in real:
+                found, frames = found + int(caught), frames + 1
+    return found, frames
 
 
 def catch_shares(model: str, data: str, length: int, free: int) -> dict:
@@ -61,8 +74,10 @@ def catch_shares(model: str, data: str, length: int, free: int) -> dict:
         reader = PaletteReader(ds.meta.palette, CellGeometry.from_game(ds.meta.game))
         frames, actions = catch_windows(ds, length)
         n_ghosts = ds.state(0, "ghosts").shape[1]
-    result: dict = {"windows": len(frames)}
+        false_found, other_frames = false_catches(ds, reader, 2 * n_ghosts)
+    result: dict = {"windows": len(frames), "recorded_false_catches": [false_found, other_frames]}
     x, a = to_model_frames(frames), torch.from_numpy(actions)
+    torch.manual_seed(0)  # the rollouts draw the model's noise z: the same figures on every run
     rollouts = {"recorded": frames[:, 1:]}
     for name, warmup in (("teacher", length - 1), ("free", length - free)):
         with torch.inference_mode():
@@ -90,6 +105,8 @@ def main() -> None:
         print(f"{name:<9} at the catch frame: caught {shares['caught']:.2f}  ghost beside him, no catch "
               f"{shares['beside']:.2f}  neither {shares['none']:.2f}")
     print(f"{result['windows']} windows of {args.length} frames; free-running over the last {args.free}")
+    found, frames = result["recorded_false_catches"]
+    print(f"recorded frames that are not a catch but read as one: {found} of {frames}")
     print(json.dumps({"model": args.model, **result}))
 
 
