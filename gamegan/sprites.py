@@ -167,6 +167,7 @@ class PaletteReader:
         walls = counts[..., self._wall] >= t["wall"]
         frightened = ghosts & (counts[..., self._frightened] >= t["ghost"]) if self._frightened is not None else none
         # A frightened ghost under him is one he eats, not one that catches him: not counted.
+        # (Where he is LOST the index picks the last cell, which `found` then masks out.)
         under = counts[np.arange(n), pacman[:, 0], pacman[:, 1]][:, self._dangerous].sum(-1)
         ghost_under = found & (under >= t["ghost_under_pacman"])
         return Entities(pacman=pacman, ghosts=ghosts, solid_ghosts=solid, frightened=frightened,

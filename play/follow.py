@@ -23,9 +23,10 @@ An episode's scoring stops when either game ends: the real one when a ghost catc
 the simulator's when its own ghosts catch him (the session's `done`; `play.catch.CatchWatch`:
 it draws a ghost under him, as the real game's last frame does, or he vanishes on a step that
 draws a ghost in or next to him), which, along their own paths, they may do where the real
-ones did not. `caught` counts the steps on which that happened (a
-vanished Pac-Man counts as `lost` too; one drawn over a ghost is scored by his cell), and `catches_per_100_steps` compares how often each game's ghosts catch him: ghosts that
-chase as the real ones do catch about as often, ghosts that fade never do.
+ones did not. `caught` counts the steps on which that happened (a vanished Pac-Man counts as
+`lost` too; one drawn over a ghost is scored by his cell), and `catches_per_100_steps`
+compares how often each game's ghosts catch him: ghosts that chase as the real ones do catch
+about as often, ghosts that fade never do.
 
     report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)
 """
@@ -72,7 +73,7 @@ class StepScore:
 
     match: bool  # Pac-Man shown in the real cell
     lost: bool  # no Pac-Man shown anywhere
-    caught: bool  # lost to a drawn ghost that reached him this step: the simulator's game ends
+    caught: bool  # the simulator's own ghost caught him this step (play.catch): its game ends
     ghosts_real: int  # ghost cells in the real view (Pac-Man's own cell excluded)
     ghosts_shown: int  # ghost cells the simulator's frame shows
     ghosts_plausible: int  # shown ghost cells drawn in one ghost colour and not stuck

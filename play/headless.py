@@ -55,8 +55,8 @@ def run_headless(session: Session, keys: str, gif: Path | str | None = None, *, 
 
     Returns a JSON-ready summary: steps, keys, mean/p50/max simulator ms per step, the start's
     label, the step on which the game ended (`done`: for a simulator, its ghosts caught Pac-Man;
-    None if it goes on),
-    whether the real game was shown beside, and the GIF's path and frame count.
+    None if it goes on), whether the real game was shown beside, and the GIF's path and frame
+    count.
     """
     actions = parse_keys(keys)
     if not actions:
