@@ -162,6 +162,11 @@ class TrainConfig:
     episode's last T frames), so the model learns to draw the catch; 0 samples windows uniformly.
     A catch is about one frame in a hundred (`gamegan inspect` counts them); with uniform
     windows the ghosts learned to stop beside him instead."""
+    teach_events: bool = False
+    """Feed real frames up to the event in the `fright_windows` and `catch_windows` windows, so
+    the rollout predicts the fright's onset or the catch one step from a real frame, at full
+    loss weight, where otherwise it comes after `warmup_floor` real frames and a free-running
+    stretch. (World Models trains on real frames throughout, so this changes nothing there.)"""
     warmup_start: int = 8
     """w0: ground-truth frames fed at the start of training before free-running."""
     warmup_floor: int = 2

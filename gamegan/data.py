@@ -70,14 +70,20 @@ class SequenceData:
     `fright_share` > 0 that share of each batch are windows in which the ghosts turn
     frightened at a frame in `FRIGHT_POSITIONS` (DatasetError when no episode has one), and
     with `catch_share` > 0 that share are windows whose last frame is a ghost catching Pac-Man.
+    With `teach_events`, batches carry `Batch.teacher`: the index of each such window's event
+    frame (0 in the other windows), so training feeds real frames up to the event and predicts
+    it one step ahead, at full loss weight, instead of after a free-running stretch.
     """
 
     def __init__(self, path: str | Path, seq_len: int, episodes: np.ndarray | None = None,
                  in_memory: bool | None = None, agent: bool = False, fright_share: float = 0.0,
-                 catch_share: float = 0.0) -> None:
+                 catch_share: float = 0.0, teach_events: bool = False) -> None:
         if not (0 <= fright_share <= 1 and 0 <= catch_share <= 1 and fright_share + catch_share <= 1):
             raise ConfigError("train.fright_windows and train.catch_windows are shares of each batch: each in "
                               f"[0, 1] and together at most 1, got {fright_share} and {catch_share}")
+        if teach_events and fright_share == catch_share == 0:
+            raise ConfigError("train.teach_events teaches the fright and catch windows: set train.fright_windows or "
+                              "train.catch_windows above 0")
         self.path = Path(path)
         with open_dataset(self.path) as data:
             self.meta = data.meta
@@ -104,6 +110,7 @@ class SequenceData:
             self.catch_share = catch_share
             self._catch_windows = _catch_windows(data, self.episodes, seq_len) if catch_share > 0 else None
         self.seq_len = seq_len
+        self.teach_events = teach_events
         self.n_actions = self.meta.n_actions
         self._offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
         # An episode of length L holds L - T + 1 windows; sample episodes in proportion.
@@ -135,12 +142,13 @@ class SequenceData:
         """A batch of random windows, with a wrong action for each true one."""
         slots = rng.choice(len(self.episodes), size=batch_size, p=self._weights)
         starts = rng.integers(0, self.lengths[slots] - self.seq_len + 1)
+        events = np.zeros(batch_size, dtype=np.int64)
         taken = 0  # the first rows of the batch are the rare events' windows, each share in turn
         for windows, share in ((self._fright_windows, self.fright_share), (self._catch_windows, self.catch_share)):
             if windows is not None:
                 n = min(round(share * batch_size), batch_size - taken)  # two halves of an odd batch round up
                 rows = slice(taken, taken + n)
-                slots[rows], starts[rows] = windows[rng.integers(0, len(windows), size=n)].T
+                slots[rows], starts[rows], events[rows] = windows[rng.integers(0, len(windows), size=n)].T
                 taken += n
         idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T) rows of the concatenation
         if self.in_memory:
@@ -155,7 +163,8 @@ class SequenceData:
         actions_t = torch.from_numpy(actions)
         shift = torch.from_numpy(rng.integers(1, self.n_actions, size=actions.shape))
         return Batch(frames=to_model_frames(frames), actions=actions_t,
-                     wrong_actions=(actions_t + shift) % self.n_actions, agent=agent)
+                     wrong_actions=(actions_t + shift) % self.n_actions, agent=agent,
+                     teacher=torch.from_numpy(events) if self.teach_events else None)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -215,17 +224,20 @@ def _agent_cells(data: Dataset, episode: int, geometry: CellGeometry) -> np.ndar
 
 
 def _fright_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndarray:
-    """(slot, start) of every window of `episodes` whose ghosts turn frightened at one of
-    `FRIGHT_POSITIONS`: int (N, 2)."""
+    """(slot, start, onset) of every window of `episodes` whose ghosts turn frightened at one of
+    `FRIGHT_POSITIONS`, the onset counted from the window's start: int (N, 3)."""
     if "frightened" not in data.state_fields:
         raise DatasetError(f"{data.path}: no state/frightened to find power pellets by "
                            "(needed by train.fright_windows)")
     found = []
     for slot, episode in enumerate(episodes):
         scared = data.state(int(episode), "frightened")
-        starts = (fright_onsets(scared)[:, None] - np.array(FRIGHT_POSITIONS)).ravel()
-        starts = starts[(starts >= 0) & (starts <= len(scared) - seq_len)]
-        found += [(slot, int(start)) for start in np.unique(starts)]
+        onset_at: dict[int, int] = {}  # window start -> the first onset in it, counted from the start
+        for onset in fright_onsets(scared):
+            for position in FRIGHT_POSITIONS:
+                if position < seq_len and 0 <= onset - position <= len(scared) - seq_len:
+                    onset_at.setdefault(int(onset - position), position)
+        found += [(slot, start, position) for start, position in sorted(onset_at.items())]
     if not found:
         raise DatasetError(f"{data.path}: no training window of {seq_len} frames in which the ghosts turn frightened "
                            "(train.fright_windows needs episodes where Pac-Man eats a power pellet)")
@@ -233,8 +245,8 @@ def _fright_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.nda
 
 
 def _catch_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndarray:
-    """(slot, start) of every window of `episodes` whose last frame is a ghost catching Pac-Man:
-    int (N, 2). The game ends there, so that is the only place the catch can be in a window."""
+    """(slot, start, seq_len - 1) of every window of `episodes` whose last frame is a ghost catching
+    Pac-Man: int (N, 3). The game ends there, so that is the only place the catch can be in a window."""
     missing = set(CATCH_FIELDS) - set(data.state_fields)
     if missing:
         raise DatasetError(f"{data.path}: no state/{', state/'.join(sorted(missing))} to find catches by "
@@ -242,7 +254,7 @@ def _catch_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndar
     found = []
     for slot, episode in enumerate(episodes):
         starts = episode_catches(data, int(episode)) - (seq_len - 1)
-        found += [(slot, int(start)) for start in starts[starts >= 0]]
+        found += [(slot, int(start), seq_len - 1) for start in starts[starts >= 0]]
     if not found:
         raise DatasetError(f"{data.path}: no training window of {seq_len} frames that ends with a ghost catching "
                            "Pac-Man (train.catch_windows needs episodes the ghosts ended)")
@@ -250,13 +262,15 @@ def _catch_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndar
 
 
 def load_splits(path: str | Path, seq_len: int, val_fraction: float, agent: bool = False,
-                fright_share: float = 0.0, catch_share: float = 0.0) -> tuple[SequenceData, SequenceData | None]:
-    """Train and validation windows of one dataset, split by episode (`agent`, `fright_share`,
-    `catch_share` (training windows only): see SequenceData)."""
+                fright_share: float = 0.0, catch_share: float = 0.0,
+                teach_events: bool = False) -> tuple[SequenceData, SequenceData | None]:
+    """Train and validation windows of one dataset, split by episode (`agent`, and for the
+    training windows only `fright_share`, `catch_share`, `teach_events`: see SequenceData)."""
     with open_dataset(path) as data:
         n_episodes = data.n_episodes
     train_eps, val_eps = split_episodes(n_episodes, val_fraction)
-    train = SequenceData(path, seq_len, train_eps, agent=agent, fright_share=fright_share, catch_share=catch_share)
+    train = SequenceData(path, seq_len, train_eps, agent=agent, fright_share=fright_share, catch_share=catch_share,
+                         teach_events=teach_events)
     val = None
     if len(val_eps):
         try:

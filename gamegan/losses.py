@@ -102,9 +102,10 @@ def motion_map(real: Tensor, fake: Tensor | None = None, threshold: float = 0.1)
     return grown.unflatten(0, changed.shape[:2])
 
 
-def horizon_weights(steps: int, warmup: int, decay: float, device: torch.device | str = "cpu") -> Tensor:
+def horizon_weights(steps: int, warmup: int | Tensor, decay: float, device: torch.device | str = "cpu") -> Tensor:
     """Weight of each of a rollout's `steps` predictions for the terms that compare it with
-    the one real future: decay ** (free-running steps before it). (steps,)
+    the one real future: decay ** (free-running steps before it). (steps,), or (B, steps)
+    for a per-window warm-up (B,).
 
     Prediction t was made from the real frame t when t < warmup (weight 1) and from the
     model's own frames after that; the k-th prediction in a row from its own frames weighs
@@ -113,6 +114,8 @@ def horizon_weights(steps: int, warmup: int, decay: float, device: torch.device 
     recorded one, which prefers no ghost at all once no single cell is likelier than not.
     """
     t = torch.arange(steps, dtype=torch.float32, device=device)  # made where it is used: no copy per step
+    if isinstance(warmup, Tensor):
+        return decay ** (t - warmup.to(device).clamp(min=1)[:, None] + 1).clamp(min=0)
     return decay ** (t - max(1, warmup) + 1).clamp(min=0)
 
 
@@ -138,7 +141,8 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
     `cfg.recon_motion_fake` adds the pixels the prediction changed to that map
     (`motion_map(real, fake)`). `step_weights` (T-1,) scales each prediction's error
     (`horizon_weights`), except on the pixels `keep` (B, T-1, 1, S, S) marks, which keep
-    weight 1 (`agent_pixels`). The weight `cfg.recon` is the caller's to apply.
+    weight 1 (`agent_pixels`); per-window weights (B, T-1) work the same. The weight `cfg.recon`
+    is the caller's to apply.
     """
     cfg = cfg or LossConfig()  # its defaults: no motion weight, squared error
     diff = fake.float() - real[:, 1:].float()  # (B, T-1, 3, S, S)
@@ -149,7 +153,8 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
     if step_weights is None:
         return error.flatten(2).sum(-1).mean()
     if keep is not None:  # per pixel; otherwise per frame, which spares a full-size product every step
-        return (error * torch.maximum(step_weights.view(1, -1, 1, 1, 1), keep.float())).flatten(2).sum(-1).mean()
+        per_pixel = step_weights.view(-1 if step_weights.dim() == 2 else 1, step_weights.shape[-1], 1, 1, 1)
+        return (error * torch.maximum(per_pixel, keep.float())).flatten(2).sum(-1).mean()
     return (error.flatten(2).sum(-1) * step_weights).mean()
 
 

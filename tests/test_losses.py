@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from gamegan.config import LossConfig, ModelConfig, preset
 from gamegan.losses import (
     colour_distance, discriminator_loss, generator_loss, hinge_fake, hinge_generator, hinge_real, horizon_weights,
-    motion_map, pixel_recon, r1_due, r1_penalty,
+    motion_map, pixel_recon, r1_due, r1_penalty, rollout_recon,
 )
 from gamegan.model.discriminator import Discriminator, DiscOutput
 from gamegan.model.gamegan import GameGAN, detach_rollout
@@ -204,6 +204,29 @@ def test_horizon_weights_decay_only_over_free_running_predictions() -> None:
     torch.testing.assert_close(horizon_weights(5, warmup=2, decay=0.5), torch.tensor([1, 1, 0.5, 0.25, 0.125]))
     torch.testing.assert_close(horizon_weights(3, warmup=0, decay=0.5), torch.tensor([1, 0.5, 0.25]))  # as warmup 1
     assert (horizon_weights(6, warmup=2, decay=1.0) == 1).all()
+
+
+def test_per_window_horizon_weights_and_recon_match_each_window_on_its_own() -> None:
+    rows = horizon_weights(5, warmup=torch.tensor([2, 0, 5]), decay=0.5)
+    for row, w in enumerate((2, 0, 5)):
+        torch.testing.assert_close(rows[row], horizon_weights(5, warmup=w, decay=0.5))
+    batch = make_batch(seed=3)  # T = 4
+    batch.agent = torch.zeros(2, 4, 1, S, S, dtype=torch.bool)
+    batch.agent[:, :, :, :4, :4] = True
+    rollout = stub_rollout(2, 4, 0.0)
+    rollout.frames = -batch.frames[:, 1:]  # wrong everywhere, most of all off Pac-Man's cell
+    cfg = LossConfig(recon_horizon_decay=0.5, recon_horizon_keep_agent=True, recon_motion=2.0)
+    rollout.warmup = torch.tensor([1, 3])
+    mixed = rollout_recon(batch, rollout, cfg)
+    alone = []
+    for row, w in enumerate((1, 3)):
+        one = Batch(batch.frames[row:row + 1], batch.actions[row:row + 1], batch.wrong_actions[row:row + 1],
+                    agent=batch.agent[row:row + 1])
+        part = stub_rollout(1, 4, 0.0)
+        part.frames, part.warmup = rollout.frames[row:row + 1], w
+        alone.append(rollout_recon(one, part, cfg))
+    torch.testing.assert_close(mixed, torch.stack(alone).mean())
+    assert alone[1] > alone[0]  # the teacher-forced window's errors keep their weight
 
 
 def test_generator_loss_weighs_far_predictions_less_with_a_horizon_decay() -> None:
@@ -439,3 +462,13 @@ def test_gamegan_phases_run_g_then_d(config: ModelConfig) -> None:
 
     with pytest.raises(RuntimeError, match="phase 'G' first"):
         phases[1].loss(make_batch(t=5), StepContext(step=1, warmup=2))
+
+
+def test_the_g_phase_teacher_forces_each_window_up_to_the_batch_teacher() -> None:
+    torch.manual_seed(0)
+    model = GameGAN(model_config())
+    batch = make_batch(t=5)
+    batch.teacher = torch.tensor([0, 4])  # window 1: an event on its last frame
+    ctx = StepContext(step=0, warmup=2)
+    run_phases(model, batch, ctx)
+    assert ctx.scratch["rollout"].warmup.tolist() == [2, 4]  # never below the schedule's warm-up

@@ -120,27 +120,37 @@ class Generator(nn.Module):
             extras["gate"] = state.extra["gate"]
         return out.frame, state, extras
 
-    def rollout(self, frames: Tensor, actions: Tensor, warmup: int, z: Tensor | None = None) -> Rollout:
+    def rollout(self, frames: Tensor, actions: Tensor, warmup: int | Tensor, z: Tensor | None = None) -> Rollout:
         """Predict frames[:, 1:] (B, T, 3, S, S) from actions (B, T-1).
 
         Input t is the real frames[:, t] for t < warmup (clamped to [1, T-1]) and the
-        model's own prediction of it, detached, afterwards. Only predictions that are fed
-        back are rendered inside the loop; the rest are rendered in one batch at the end.
-        With memory, `extra` holds 'reads' (B, T-1, D) and 'gates' (B, T-1).
+        model's own prediction of it, detached, afterwards; a (B,) warm-up sets that count
+        per window. Only predictions that are fed back are rendered inside the loop; the
+        rest are rendered in one batch at the end. With memory, `extra` holds 'reads'
+        (B, T-1, D) and 'gates' (B, T-1).
         """
         b, n, w = rollout_shape(frames, actions, warmup)
+        # Inputs before `first_own` are real in every window; from there on, real only in the
+        # windows whose own warm-up has not ended yet.
+        first_own = int(w.min()) if isinstance(w, Tensor) else w
         z = self._noise(b, n, frames) if z is None else z
-        real = self.encoder(frames[:, :w].flatten(0, 1)).unflatten(0, (b, w))  # (B, w, H)
+        real = self.encoder(frames[:, :first_own].flatten(0, 1)).unflatten(0, (b, first_own))  # (B, w, H)
         state = self.initial_state(frames[:, 0])
         steps: list[SimState] = []
         inputs: list[Tensor] = []  # the frame each step was applied to
         drawn: dict[int, Rendered] = {}
         for t in range(n):
-            inputs.append(frames[:, t] if t < w else drawn[t - 1].frame.detach())
-            s = real[:, t] if t < w else self.encoder(inputs[t])
+            if t < first_own:
+                inputs.append(frames[:, t])
+                s = real[:, t]
+            else:
+                own = drawn[t - 1].frame.detach()
+                inputs.append(torch.where((t < w).view(b, 1, 1, 1), frames[:, t], own) if isinstance(w, Tensor)
+                              else own)
+                s = self.encoder(inputs[t])
             state = self._advance(state, s, actions[:, t], z[:, t])
             steps.append(state)
-            if w - 1 <= t < n - 1:  # the next input is this prediction: draw it now
+            if first_own - 1 <= t < n - 1:  # the next input may be this prediction: draw it now
                 drawn[t] = self.renderer(state.h, state.read, previous=inputs[t])
         later = [t for t in range(n) if t not in drawn]
         out = self._render_many([steps[t] for t in later], [inputs[t] for t in later])
