@@ -10,6 +10,14 @@ draws a ghost under him or he vanishes next to one, as `gamegan play` would end 
 short); `none` otherwise. The recorded frames themselves score `caught` 1.0, and the script
 also reads every other recorded frame the same way: none should read as a catch.
 
+A simulator should not draw the catch in every window: one step before it, Pac-Man may still
+get away. The recorded game says how often he does, by where the nearest ghost that is not
+frightened is (next cell, or two cells away) and whether Pac-Man stays put on that step
+(`catch_odds`); the share of windows a simulator that knew those odds would draw caught
+(`odds_caught`) is the figure to compare `teacher` with, and `teacher_standing` is the
+teacher-forced share over the windows where Pac-Man stood still next to the ghost, the
+catch the real game almost always makes.
+
     python benchmarks/catch_rollouts.py gamegan/assets/pacman-small.safetensors --data data/pacman-test
 """
 
@@ -25,12 +33,38 @@ from gamegan.checkpoint import load_model
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.sprites import LOST, CellGeometry, PaletteReader
 from play.catch import CatchWatch, neighbourhood
-from recorder.dataset import Dataset, episode_catches, open_dataset
+from recorder.dataset import CATCH_FIELDS, Dataset, catches, episode_catches, open_dataset
+
+SITUATIONS = ("next cell, Pac-Man stays", "next cell, Pac-Man moves", "two cells, Pac-Man stays",
+              "two cells, Pac-Man moves")
 
 
-def catch_windows(ds: Dataset, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """(frames (N, length, H, W, 3), actions (N, length - 1)) of every caught episode's last
-    `length` frames."""
+def situations(ds: Dataset, episode: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame t of an episode but its last: the index into `SITUATIONS` of the step from t to
+    t + 1 (-1 when no ghost that is not frightened is within two cells), and whether frame t + 1
+    is a catch. int (L-1,), bool (L-1,)."""
+    pacman, ghosts, frightened = (ds.state(episode, name) for name in CATCH_FIELDS)
+    caught = np.zeros(len(pacman), dtype=bool)
+    caught[catches(pacman, ghosts, frightened)] = True
+    distance = np.where(frightened, 99, np.abs(ghosts - pacman[:, None]).sum(-1)).min(-1)[:-1]  # (L-1,)
+    moves = (pacman[1:] != pacman[:-1]).any(-1)
+    index = np.where((distance == 1) | (distance == 2), 2 * (distance - 1) + moves, -1)
+    return np.where(caught[:-1], -1, index), caught[1:]  # a catch frame already ended the game
+
+
+def catch_odds(ds: Dataset) -> list[tuple[int, int]]:
+    """(catches the next step, steps) in each of `SITUATIONS` over the recorded episodes."""
+    counts = np.zeros((len(SITUATIONS), 2), dtype=np.int64)
+    for episode in range(ds.n_episodes):
+        index, caught_next = situations(ds, episode)
+        for k in range(len(SITUATIONS)):
+            counts[k] += [int(caught_next[index == k].sum()), int((index == k).sum())]
+    return [(int(c), int(n)) for c, n in counts]
+
+
+def catch_windows(ds: Dataset, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frames (N, length, H, W, 3), actions (N, length - 1), the `SITUATIONS` index of the step
+    into the catch (N,)) of every caught episode's last `length` frames."""
     found = []
     for episode in range(ds.n_episodes):
         found += [(episode, int(t) - length + 1) for t in episode_catches(ds, episode) if t >= length - 1]
@@ -38,7 +72,8 @@ def catch_windows(ds: Dataset, length: int) -> tuple[np.ndarray, np.ndarray]:
         raise SystemExit(f"{ds.path}: no episode of {length} frames or more ends with a ghost catching Pac-Man")
     frames = np.stack([ds.frames(e, t, t + length) for e, t in found])
     actions = np.stack([ds.actions(e)[t:t + length - 1] for e, t in found]).astype(np.int64)
-    return frames, actions
+    kinds = np.array([situations(ds, e)[0][t + length - 2] for e, t in found])
+    return frames, actions, kinds
 
 
 def judge(reader: PaletteReader, watch_cells: int, before: np.ndarray, catch: np.ndarray) -> str:
@@ -72,10 +107,14 @@ def catch_shares(model: str, data: str, length: int, free: int) -> dict:
     simulator = load_model(model)[0].simulator.eval()
     with open_dataset(data) as ds:
         reader = PaletteReader(ds.meta.palette, CellGeometry.from_game(ds.meta.game))
-        frames, actions = catch_windows(ds, length)
+        frames, actions, kinds = catch_windows(ds, length)
         n_ghosts = ds.state(0, "ghosts").shape[1]
         false_found, other_frames = false_catches(ds, reader, 2 * n_ghosts)
-    result: dict = {"windows": len(frames), "recorded_false_catches": [false_found, other_frames]}
+        odds = catch_odds(ds)
+    rate = np.array([c / n if n else 0.0 for c, n in odds])
+    result: dict = {"windows": len(frames), "recorded_false_catches": [false_found, other_frames],
+                    "catch_odds": dict(zip(SITUATIONS, odds)),
+                    "odds_caught": round(float(np.where(kinds >= 0, rate[kinds], 0.0).mean()), 2)}
     x, a = to_model_frames(frames), torch.from_numpy(actions)
     torch.manual_seed(0)  # the rollouts draw the model's noise z: the same figures on every run
     rollouts = {"recorded": frames[:, 1:]}
@@ -87,6 +126,9 @@ def catch_shares(model: str, data: str, length: int, free: int) -> dict:
         before = frames[:, -2] if name != "free" else predicted[:, -2]
         verdicts = [judge(reader, 2 * n_ghosts, b, c) for b, c in zip(before, predicted[:, -1])]
         result[name] = {k: round(verdicts.count(k) / len(verdicts), 2) for k in ("caught", "beside", "none")}
+        if name == "teacher":
+            standing = [v for v, k in zip(verdicts, kinds) if k == 0]
+            result["teacher_standing"] = [standing.count("caught"), len(standing)]
     return result
 
 
@@ -107,6 +149,11 @@ def main() -> None:
     print(f"{result['windows']} windows of {args.length} frames; free-running over the last {args.free}")
     found, frames = result["recorded_false_catches"]
     print(f"recorded frames that are not a catch but read as one: {found} of {frames}")
+    print("the recorded game's catches on the next step, by the nearest ghost that is not frightened: " + "; ".join(
+        f"{name} {c}/{n}" for name, (c, n) in result["catch_odds"].items()))
+    caught, standing = result["teacher_standing"]
+    print(f"a simulator that knew those odds would draw the catch in {result['odds_caught']:.2f} of the windows; "
+          f"teacher-forced, this one draws it in {caught} of the {standing} where Pac-Man stood next to the ghost")
     print(json.dumps({"model": args.model, **result}))
 
 
