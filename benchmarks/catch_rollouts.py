@@ -33,47 +33,45 @@ from gamegan.checkpoint import load_model
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.sprites import LOST, CellGeometry, PaletteReader
 from play.catch import CatchWatch, neighbourhood
-from recorder.dataset import CATCH_FIELDS, Dataset, catches, episode_catches, open_dataset
+from recorder.dataset import CATCH_FIELDS, Dataset, catches, open_dataset
 
 SITUATIONS = ("next cell, Pac-Man stays", "next cell, Pac-Man moves", "two cells, Pac-Man stays",
               "two cells, Pac-Man moves")
 
 
 def situations(ds: Dataset, episode: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame t of an episode but its last: the index into `SITUATIONS` of the step from t to
-    t + 1 (-1 when no ghost that is not frightened is within two cells), and whether frame t + 1
-    is a catch. int (L-1,), bool (L-1,)."""
+    """One read of an episode's state: per frame t but the last, the index into `SITUATIONS` of
+    the step from t to t + 1 (-1 when no ghost that is not frightened is within two cells, or
+    frame t is itself a catch), and per frame whether it is a catch. int (L-1,), bool (L,)."""
     pacman, ghosts, frightened = (ds.state(episode, name) for name in CATCH_FIELDS)
     caught = np.zeros(len(pacman), dtype=bool)
     caught[catches(pacman, ghosts, frightened)] = True
     distance = np.where(frightened, 99, np.abs(ghosts - pacman[:, None]).sum(-1)).min(-1)[:-1]  # (L-1,)
     moves = (pacman[1:] != pacman[:-1]).any(-1)
     index = np.where((distance == 1) | (distance == 2), 2 * (distance - 1) + moves, -1)
-    return np.where(caught[:-1], -1, index), caught[1:]  # a catch frame already ended the game
+    return np.where(caught[:-1], -1, index), caught
 
 
-def catch_odds(ds: Dataset) -> list[tuple[int, int]]:
-    """(catches the next step, steps) in each of `SITUATIONS` over the recorded episodes."""
+def catch_odds(steps: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, int]]:
+    """(catches the next step, steps) in each of `SITUATIONS`, from every episode's `situations`."""
     counts = np.zeros((len(SITUATIONS), 2), dtype=np.int64)
-    for episode in range(ds.n_episodes):
-        index, caught_next = situations(ds, episode)
+    for index, caught in steps:
         for k in range(len(SITUATIONS)):
-            counts[k] += [int(caught_next[index == k].sum()), int((index == k).sum())]
+            counts[k] += [int(caught[1:][index == k].sum()), int((index == k).sum())]
     return [(int(c), int(n)) for c, n in counts]
 
 
-def catch_windows(ds: Dataset, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def catch_windows(ds: Dataset, steps: list[tuple[np.ndarray, np.ndarray]],
+                  length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frames (N, length, H, W, 3), actions (N, length - 1), the `SITUATIONS` index of the step
     into the catch (N,)) of every caught episode's last `length` frames."""
-    found = []
-    for episode in range(ds.n_episodes):
-        found += [(episode, int(t) - length + 1) for t in episode_catches(ds, episode) if t >= length - 1]
+    found = [(episode, int(t) - length + 1, int(index[t - 1]))
+             for episode, (index, caught) in enumerate(steps) for t in np.flatnonzero(caught) if t >= length - 1]
     if not found:
         raise SystemExit(f"{ds.path}: no episode of {length} frames or more ends with a ghost catching Pac-Man")
-    frames = np.stack([ds.frames(e, t, t + length) for e, t in found])
-    actions = np.stack([ds.actions(e)[t:t + length - 1] for e, t in found]).astype(np.int64)
-    kinds = np.array([situations(ds, e)[0][t + length - 2] for e, t in found])
-    return frames, actions, kinds
+    frames = np.stack([ds.frames(e, t, t + length) for e, t, _ in found])
+    actions = np.stack([ds.actions(e)[t:t + length - 1] for e, t, _ in found]).astype(np.int64)
+    return frames, actions, np.array([kind for _, _, kind in found])
 
 
 def judge(reader: PaletteReader, watch_cells: int, before: np.ndarray, catch: np.ndarray) -> str:
@@ -89,16 +87,16 @@ def judge(reader: PaletteReader, watch_cells: int, before: np.ndarray, catch: np
     return "beside" if near else "none"
 
 
-def false_catches(ds: Dataset, reader: PaletteReader, watch_cells: int) -> tuple[int, int]:
+def false_catches(ds: Dataset, steps: list[tuple[np.ndarray, np.ndarray]], reader: PaletteReader,
+                  watch_cells: int) -> tuple[int, int]:
     """(frames read as a catch, frames) over every recorded frame that is not a catch."""
     found = frames = 0
-    for episode in range(ds.n_episodes):
+    for episode, (_, real) in enumerate(steps):
         seen = reader.read(ds.frames(episode))
-        real = set(episode_catches(ds, episode).tolist())
         watch = CatchWatch(watch_cells)
         for t in range(len(seen.pacman)):
             caught = watch.update(seen.pacman[t], seen.ghosts[t], bool(seen.ghost_under_pacman[t]))
-            if t not in real:
+            if not real[t]:
                 found, frames = found + int(caught), frames + 1
     return found, frames
 
@@ -107,10 +105,11 @@ def catch_shares(model: str, data: str, length: int, free: int) -> dict:
     simulator = load_model(model)[0].simulator.eval()
     with open_dataset(data) as ds:
         reader = PaletteReader(ds.meta.palette, CellGeometry.from_game(ds.meta.game))
-        frames, actions, kinds = catch_windows(ds, length)
+        steps = [situations(ds, episode) for episode in range(ds.n_episodes)]
+        frames, actions, kinds = catch_windows(ds, steps, length)
         n_ghosts = ds.state(0, "ghosts").shape[1]
-        false_found, other_frames = false_catches(ds, reader, 2 * n_ghosts)
-        odds = catch_odds(ds)
+        false_found, other_frames = false_catches(ds, steps, reader, 2 * n_ghosts)
+        odds = catch_odds(steps)
     rate = np.array([c / n if n else 0.0 for c, n in odds])
     result: dict = {"windows": len(frames), "recorded_false_catches": [false_found, other_frames],
                     "catch_odds": dict(zip(SITUATIONS, odds)),
