@@ -153,8 +153,7 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
     if step_weights is None:
         return error.flatten(2).sum(-1).mean()
     if keep is not None:  # per pixel; otherwise per frame, which spares a full-size product every step
-        per_pixel = step_weights.view(-1 if step_weights.dim() == 2 else 1, step_weights.shape[-1], 1, 1, 1)
-        return (error * torch.maximum(per_pixel, keep.float())).flatten(2).sum(-1).mean()
+        return (error * torch.maximum(step_weights[..., None, None, None], keep.float())).flatten(2).sum(-1).mean()
     return (error.flatten(2).sum(-1) * step_weights).mean()
 
 
