@@ -37,6 +37,7 @@ from recorder.dataset import CATCH_FIELDS, Dataset, catches, open_dataset
 
 SITUATIONS = ("next cell, Pac-Man stays", "next cell, Pac-Man moves", "two cells, Pac-Man stays",
               "two cells, Pac-Man moves")
+Steps = list[tuple[np.ndarray, np.ndarray]]  # `situations` of every episode, in order
 
 
 def situations(ds: Dataset, episode: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +53,7 @@ def situations(ds: Dataset, episode: int) -> tuple[np.ndarray, np.ndarray]:
     return np.where(caught[:-1], -1, index), caught
 
 
-def catch_odds(steps: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, int]]:
+def catch_odds(steps: Steps) -> list[tuple[int, int]]:
     """(catches the next step, steps) in each of `SITUATIONS`, from every episode's `situations`."""
     counts = np.zeros((len(SITUATIONS), 2), dtype=np.int64)
     for index, caught in steps:
@@ -61,8 +62,7 @@ def catch_odds(steps: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, in
     return [(int(c), int(n)) for c, n in counts]
 
 
-def catch_windows(ds: Dataset, steps: list[tuple[np.ndarray, np.ndarray]],
-                  length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def catch_windows(ds: Dataset, steps: Steps, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frames (N, length, H, W, 3), actions (N, length - 1), the `SITUATIONS` index of the step
     into the catch (N,)) of every caught episode's last `length` frames."""
     found = [(episode, int(t) - length + 1, int(index[t - 1]))
@@ -87,8 +87,7 @@ def judge(reader: PaletteReader, watch_cells: int, before: np.ndarray, catch: np
     return "beside" if near else "none"
 
 
-def false_catches(ds: Dataset, steps: list[tuple[np.ndarray, np.ndarray]], reader: PaletteReader,
-                  watch_cells: int) -> tuple[int, int]:
+def false_catches(ds: Dataset, steps: Steps, reader: PaletteReader, watch_cells: int) -> tuple[int, int]:
     """(frames read as a catch, frames) over every recorded frame that is not a catch."""
     found = frames = 0
     for episode, (_, real) in enumerate(steps):
