@@ -156,13 +156,20 @@ def bench_record(
 
 
 def build_train_config(preset_name: str, out: Path, resume: bool, overrides: list[str],
-                       kind: str | None = None) -> "Config":  # noqa: F821
-    """Preset (or the run's stored config when resuming), the model kind, then `key=value` overrides."""
+                       kind: str | None = None, init_from: Path | None = None) -> "Config":  # noqa: F821
+    """Preset (or the run's stored config when resuming, or the config of the weights a new run
+    starts from), the model kind, then `key=value` overrides."""
+    from gamegan.checkpoint import read_config, resolve_checkpoint
     from gamegan.config import Config, apply_overrides, preset, with_model_kind
     from gamegan.train import check_resume_config
 
     stored = out / "config.json"
-    base = Config.load(stored) if resume and stored.exists() else preset(preset_name)
+    if resume and stored.exists():
+        base = Config.load(stored)
+    elif init_from is not None:
+        base = read_config(resolve_checkpoint(init_from))
+    else:
+        base = preset(preset_name)
     if kind is not None and kind != base.model.kind:
         base = with_model_kind(base, kind)
     config = apply_overrides(base, overrides)
@@ -180,8 +187,11 @@ def _option_overrides(**options: object) -> list[str]:
 def train(
     data: Path = typer.Option(..., "--data", help="Dataset directory (or one .h5 shard)."),
     out: Path = typer.Option(..., "--out", help="Run directory: config, checkpoints, metrics, samples."),
-    preset: str = typer.Option("small", help="tiny | small | paper."),
+    preset: str = typer.Option("small", help="tiny | small | paper (not read with --init-from or --resume)."),
     model: Optional[str] = typer.Option(None, help="gamegan | action-lstm | world-models (default: gamegan)."),
+    init_from: Optional[str] = typer.Option(
+        None, "--init-from", help="Start from this checkpoint, run or exported model ('shipped': the packaged "
+        "Pac-Man model): its config, weights and step, with fresh optimisers."),
     steps: Optional[int] = typer.Option(None, help="Total iterations (default: the preset's)."),
     batch: Optional[int] = typer.Option(None, help="Batch size per process."),
     seq_len: Optional[int] = typer.Option(None, help="Frames per training sequence (T)."),
@@ -193,14 +203,16 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a simulator on recorded episodes; Ctrl-C saves a checkpoint, --resume continues."""
+    from gamegan.shipped import model_source
     from gamegan.train import train as run_train
 
     with user_errors():
         overrides = _option_overrides(**{"train.steps": steps, "train.batch_size": batch,
                                          "train.seq_len": seq_len, "train.device": device, "train.amp": amp})
-        config = build_train_config(preset, out, resume, overrides + list(set_), kind=model)
+        source = model_source(init_from) if init_from is not None else None
+        config = build_train_config(preset, out, resume, overrides + list(set_), kind=model, init_from=source)
         result = run_train(config, data, out, resume=resume, progress=not quiet,
-                           max_seconds=max_minutes * 60 if max_minutes else None)
+                           max_seconds=max_minutes * 60 if max_minutes else None, init_from=source)
     state = "interrupted" if result.interrupted else "stopped"
     console.print(f"{state} at step {result.step}: {result.frames_per_s:,.0f} frames/s over {result.seconds:.0f} s; "
                   f"run in {out} (resume with --resume)")

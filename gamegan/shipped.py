@@ -28,6 +28,16 @@ def shipped_model() -> Path | None:
     return Path(str(asset)) if asset.is_file() else None
 
 
+def model_source(name: str | Path) -> Path:
+    """A model named on the command line: 'shipped' is the packaged one, anything else a path."""
+    if str(name) != "shipped":
+        return Path(name)
+    path = shipped_model()
+    if path is None:
+        raise UsageError(f"this install has no shipped model (gamegan/assets/{SHIPPED_NAME}.safetensors is missing)")
+    return path
+
+
 def config_path(weights: Path) -> Path:
     """The JSON config written beside exported weights: `name.safetensors` -> `name.config.json`."""
     return weights.with_name(weights.name.removesuffix(".safetensors") + ".config.json")

@@ -2,8 +2,9 @@
 
 A model describes its updates as a list of `Phase`s (GameGAN: G then D); the loop runs them
 in order every iteration, one Adam each. It reads top to bottom in stages: set up the run,
-build model and optimisers (or resume them), then iterate — sample, update, log, sample
-rollouts, checkpoint — until the step budget is spent or a signal asks it to stop.
+build model and optimisers (or resume them, or start from another run's weights), then
+iterate — sample, update, log, sample rollouts, checkpoint — until the step budget is spent
+or a signal asks it to stop.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from gamegan.checkpoint import latest_checkpoint, load_ema_tensors, load_train_state, load_weights, save_checkpoint
-from gamegan.config import Config
+from gamegan.checkpoint import (latest_checkpoint, load_ema_tensors, load_train_state, load_weights, read_config,
+                                read_metadata, resolve_checkpoint, save_checkpoint)
+from gamegan.config import Config, ModelConfig
 from gamegan.data import SequenceData, batch_stream, load_splits
 from gamegan.distributed import (DistInfo, all_agree, average_gradients, broadcast_parameters,
                                  init_distributed, shutdown)
@@ -191,11 +193,17 @@ def _summary_text(step: int, logs: dict[str, float], fps: float, warmup: int) ->
 
 
 def train(config: Config, data_path: Path, run_dir: Path, resume: bool = False, progress: bool = True,
-          max_seconds: float | None = None) -> TrainResult:
+          max_seconds: float | None = None, init_from: Path | None = None) -> TrainResult:
     """Train `config.model.kind` on the dataset at `data_path`, writing the run to `run_dir`.
 
     With `resume`, continue from the run's latest checkpoint exactly (same step, optimiser and
-    RNG states, warm-up). `max_seconds` stops (with a checkpoint) after that much wall time.
+    RNG states, warm-up). `init_from` (a checkpoint, a run directory or exported weights such
+    as the shipped model) starts a new run from its weights, weight average and step, with
+    fresh optimisers: the step-driven schedules go on where it stopped, so `config.train.steps`
+    must lie beyond its step. The model config must be the one it was trained with. Once the
+    run has checkpoints of its own, `resume` continues from those and `init_from` is not read
+    again, so a crashed run restarts with the same call plus `resume`. `max_seconds` stops
+    (with a checkpoint) after that much wall time.
     """
     run_dir = Path(run_dir)
     device = resolve_device(config.train.device)
@@ -203,13 +211,14 @@ def train(config: Config, data_path: Path, run_dir: Path, resume: bool = False, 
     if device.type == "cuda" and info.enabled:
         device = torch.device("cuda", info.local_rank)
     try:
-        return _train(config, Path(data_path), run_dir, resume, progress and info.is_main, max_seconds, device, info)
+        return _train(config, Path(data_path), run_dir, resume, progress and info.is_main, max_seconds, device, info,
+                      None if init_from is None else Path(init_from))
     finally:
         shutdown(info)
 
 
 def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progress: bool, max_seconds: float | None,
-           device: torch.device, info: DistInfo) -> TrainResult:
+           device: torch.device, info: DistInfo, init_from: Path | None) -> TrainResult:
     # --- Stage 1: data, config, run directory -----------------------------------------------
     train_data, val_data = load_splits(data_path, config.train.seq_len, config.train.val_fraction,
                                        agent=config.loss.recon_horizon_keep_agent,
@@ -220,6 +229,8 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
     latest = latest_checkpoint(run_dir)
     if latest is not None and not resume:
         raise UsageError(f"{run_dir}: already has checkpoints; pass --resume to continue it, or choose another --out")
+    resumed = latest if resume else None
+    start_weights = _check_init_source(init_from, config) if init_from is not None and resumed is None else None
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "config.json")
@@ -230,25 +241,28 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
     model = build_model(config.model)
     phases = model.phases(config.loss)
     step, nonfinite = 0, 0
-    if resume and latest is not None:
-        load_weights(latest, model)
+    loaded_from = resumed or start_weights
+    if loaded_from is not None:
+        step = load_weights(loaded_from, model)
     model.to(device)
     if device.type == "cuda" and config.train.amp:
         use_channels_last(model)
     broadcast_parameters(model, info)
-    ema = _simulator_ema(model, config, latest if resume else None)  # of the same weights on every rank, uncompiled
+    ema = _simulator_ema(model, config, loaded_from)  # of the same weights on every rank, uncompiled
     if config.train.compile:
         for phase in phases:
             for child in phase.module.children():
                 child.compile()
     optimizers = {p.name: torch.optim.Adam(p.module.parameters(), lr=config.train.lr, betas=tuple(config.train.betas))
                   for p in phases}
-    if resume and latest is not None:
-        step, nonfinite = _restore_train_state(load_train_state(latest), optimizers, rng)
+    if resumed is not None:
+        step, nonfinite = _restore_train_state(load_train_state(resumed), optimizers, rng)
     good = (copy.deepcopy(model.state_dict()), {n: copy.deepcopy(o.state_dict()) for n, o in optimizers.items()})
 
     log = RunLog(run_dir, enabled=info.is_main)
     log.truncate_after(step)
+    if start_weights is not None:
+        log.write(step, {"event": "initialised_from", "source": str(start_weights)})
     stream = batch_stream(train_data, config.train.batch_size, rng, config.train.num_workers, config.train.seed + 7919 * info.rank)
     sample_batch = (val_data or train_data).sample(np.random.default_rng(0), 4).to(device)
     frames_per_iter = config.train.batch_size * config.train.seq_len * info.world_size
@@ -328,7 +342,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
 
 def _simulator_ema(model: nn.Module, config: Config, resumed_from: Path | None) -> SimulatorEMA | None:
     """The weight average when the config asks for one, taken back from the checkpoint resumed
-    (a run that kept none starts its average at the resumed weights)."""
+    or started from (one that kept none starts the average at its weights)."""
     if config.train.ema_decay == 0:
         return None
     ema = SimulatorEMA(model, config.train.ema_decay)
@@ -340,17 +354,34 @@ def _simulator_ema(model: nn.Module, config: Config, resumed_from: Path | None) 
     return ema
 
 
+def _check_init_source(init_from: Path, config: Config) -> Path:
+    """The weights file a new run starts from; refuses one of another model (the data's frame
+    size and actions included) or one already at the run's last step."""
+    weights = resolve_checkpoint(init_from)
+    diff = model_differences(config.model, read_config(weights).model)
+    if diff:
+        raise CheckpointError(f"{weights}: was trained with another model config or on other data (differs in: "
+                              f"{', '.join(diff)}); --init-from needs the same model and frames of the same size")
+    step = int(read_metadata(weights).get("step", 0))
+    if config.train.steps <= step:
+        raise UsageError(f"{weights} is at step {step:,} and the run would stop at step {config.train.steps:,}: "
+                         f"pass a larger --steps (e.g. --steps {step + 1000})")
+    return weights
+
+
+def model_differences(mine: ModelConfig, theirs: ModelConfig, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Names of the model config fields that differ, leaving out `ignore`."""
+    return [k for k, v in mine.__dict__.items() if k not in ignore and v != theirs.__dict__[k]]
+
+
 def check_resume_config(run_dir: Path, config: Config) -> None:
     """A resumed run must keep its model: refuse a config whose model section differs."""
     stored_path = Path(run_dir) / "config.json"
     if not stored_path.exists():
         raise CheckpointError(f"{run_dir}: nothing to resume (no config.json)")
-    stored = Config.load(stored_path)
-    mine = config.model.__dict__.copy()
-    theirs = stored.model.__dict__.copy()
-    for key in ("frame_size", "n_actions", "action_names"):  # filled from the data at start
-        mine.pop(key), theirs.pop(key)
-    diff = [k for k in mine if mine[k] != theirs[k]]
+    # The fields filled from the data at start are not known yet.
+    diff = model_differences(config.model, Config.load(stored_path).model,
+                             ignore=("frame_size", "n_actions", "action_names"))
     if diff:
         raise CheckpointError(f"{run_dir}: was trained with another model config (differs in: {', '.join(diff)})")
 

@@ -85,6 +85,75 @@ def test_a_second_run_into_the_same_directory_needs_resume(tiny_recording, tmp_p
         train(tiny("train.steps=1"), tiny_recording, tmp_path / "run", progress=False)
 
 
+def test_init_from_exported_weights_starts_a_new_run_at_their_step(tiny_recording, tmp_path):
+    from gamegan.checkpoint import load_model
+    from gamegan.shipped import export_model
+
+    train(tiny("train.steps=2", "train.ema_decay=0.9"), tiny_recording, tmp_path / "source", progress=False)
+    shared = export_model(tmp_path / "source", tmp_path / "shared" / "mine.safetensors")  # fp16, averaged weights
+    exported, _, _ = load_model(shared)
+    # lr 0: whatever the run does, its weights stay the ones it started from.
+    config = tiny("train.steps=4", "train.lr=0", "train.ema_decay=0.9")
+    result = train(config, tiny_recording, tmp_path / "tuned", progress=False, init_from=shared)
+    assert result.step == 4
+    tuned = dict(result.model.named_parameters())  # buffers left out: spectral norm's power iteration moves them
+    for name, param in exported.named_parameters():
+        assert torch.equal(param, tuned[name]), name
+    lines = read_metrics(tmp_path / "tuned")
+    assert lines[0] == {"step": 2, "event": "initialised_from", "source": str(shared)}
+    assert [line["step"] for line in lines[1:]] == [3, 4]
+    assert load_train_state(latest_checkpoint(tmp_path / "tuned"))["step"] == 4
+
+
+def test_init_from_a_run_keeps_its_average_and_a_crashed_start_resumes_its_own(tiny_recording, tmp_path):
+    config = tiny("train.steps=3", "train.ema_decay=0.9")
+    source = train(config, tiny_recording, tmp_path / "source", progress=False)
+    run = tmp_path / "tuned"
+    # lr 0 keeps the raw weights; the average taken over unchanged weights moves toward them, so
+    # it starts from the source's average only if the run took it over.
+    tuned = train(tiny("train.steps=4", "train.ema_decay=0.9", "train.lr=0"), tiny_recording, run,
+                  progress=False, init_from=tmp_path / "source")
+    raw = source.model.state_dict()
+    for name, tensor in source.ema.tensors().items():
+        expected = 0.9 * tensor + 0.1 * raw[name.removeprefix("ema.")] if tensor.is_floating_point() else tensor
+        assert torch.allclose(tuned.ema.tensors()[name], expected, atol=1e-6), name
+    # The same call with resume continues the run's own checkpoints, not the source again.
+    again = train(tiny("train.steps=6", "train.ema_decay=0.9"), tiny_recording, run, progress=False, resume=True,
+                  init_from=tmp_path / "source")
+    assert again.step == 6
+    assert [line["step"] for line in read_metrics(run) if "event" in line] == [3]
+
+
+def test_init_from_refuses_another_model_and_a_spent_step_budget(tiny_recording, tmp_path):
+    from gamegan.errors import CheckpointError, UsageError
+
+    train(tiny("train.steps=2"), tiny_recording, tmp_path / "source", progress=False)
+    with pytest.raises(UsageError, match="step 2.*--steps"):
+        train(tiny("train.steps=2"), tiny_recording, tmp_path / "a", progress=False, init_from=tmp_path / "source")
+    with pytest.raises(CheckpointError, match="hidden_dim"):
+        train(tiny("train.steps=4", "model.hidden_dim=48"), tiny_recording, tmp_path / "b", progress=False,
+              init_from=tmp_path / "source")
+
+
+def test_train_cli_init_from_takes_the_source_config(tiny_recording, tmp_path):
+    source = tmp_path / "source"
+    first = subprocess.run(cli("train", "--data", str(tiny_recording), "--out", str(source), "--preset", "tiny",
+                               "--steps", "1", "--device", "cpu", "--quiet", "--set", "loss.recon=0.5"),
+                           env=cli_env(), capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    tuned = subprocess.run(cli("train", "--data", str(tiny_recording), "--out", str(tmp_path / "tuned"),
+                               "--init-from", str(source), "--steps", "2", "--quiet"),
+                           env=cli_env(), capture_output=True, text=True)
+    assert tuned.returncode == 0, tuned.stderr
+    stored = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert stored["loss"]["recon"] == 0.5  # the source's, not the small preset's
+    assert stored["model"] == json.loads((source / "config.json").read_text())["model"]
+    missing = subprocess.run(cli("train", "--data", str(tiny_recording), "--out", str(tmp_path / "c"),
+                                 "--init-from", str(tmp_path / "none"), "--quiet"), env=cli_env(), capture_output=True,
+                             text=True)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr and "none" in missing.stderr
+
+
 def test_nonfinite_loss_skips_updates_and_restores(tiny_recording, tmp_path):
     config = tiny("train.steps=4", "loss.recon=NaN")
     torch.manual_seed(config.train.seed)
