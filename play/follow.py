@@ -132,7 +132,12 @@ class Tally:
 @dataclass
 class FollowReport:
     """Per-kind and per-horizon tallies; per episode, its length and the step of its first miss
-    (`clean_episodes`: the share without one; `first_miss_median`: over those with one)."""
+    (`clean_episodes`: the share without one; `first_miss_median`: over those with one).
+
+    Steps of one session are not independent (a ghost that fades stays faded), so the standard
+    errors in `summary` treat sessions as the unit: each session's tallies are kept
+    (`per_episode`, keyed like the groups, plus 'all') once `end_episode` closes it.
+    """
 
     by_kind: dict[str, Tally] = field(default_factory=lambda: {k: Tally() for k in KINDS})
     by_horizon: dict[str, Tally] = field(default_factory=lambda: {f"{a}-{b}": Tally() for a, b in HORIZONS})
@@ -140,12 +145,33 @@ class FollowReport:
     played: list[int] = field(default_factory=list)  # per episode: steps scored before either game ended
     episodes: int = 0
     real_catches: int = 0  # episodes the real game ended with a ghost catching him
+    per_episode: list[dict[str, Tally]] = field(default_factory=list)
+    _current: dict[str, Tally] = field(default_factory=dict, repr=False)  # the open episode's tallies
 
     def add(self, t: int, kind: str, score: StepScore) -> None:
+        groups = [kind, "all"] + [f"{a}-{b}" for a, b in HORIZONS if a <= t <= b]
         self.by_kind[kind].add(score)
-        for a, b in HORIZONS:
-            if a <= t <= b:
-                self.by_horizon[f"{a}-{b}"].add(score)
+        for key in groups[2:]:
+            self.by_horizon[key].add(score)
+        for key in groups:
+            self._current.setdefault(key, Tally()).add(score)
+
+    def end_episode(self, first_miss: int | None, played: int, real_caught: bool) -> None:
+        """Close the open episode: the step of its first miss, the steps scored, and whether the
+        real game's ghosts caught Pac-Man."""
+        self.first_miss.append(first_miss)
+        self.played.append(played)
+        self.real_catches += int(real_caught)
+        self.per_episode.append(self._current)
+        self._current = {}
+        self.episodes += 1
+
+    def standard_errors(self, key: str) -> dict[str, float | None]:
+        """Standard errors of the group `key`'s match and plausible-ghost rates over sessions
+        (None with fewer than two sessions that reached it)."""
+        tallies = [e[key] for e in self.per_episode if key in e]
+        return {"match_se": _ratio_se([(t.match, t.n) for t in tallies]),
+                "ghosts_plausible_se": _ratio_se([(t.ghosts_plausible, t.ghosts_real) for t in tallies])}
 
     @property
     def overall(self) -> Tally:
@@ -158,9 +184,9 @@ class FollowReport:
         """JSON-ready figures: rates per kind and horizon, and the median first miss."""
         return {
             "episodes": self.episodes,
-            "overall": self.overall.rates(),
-            "by_kind": {k: t.rates() for k, t in self.by_kind.items()},
-            "by_horizon": {k: t.rates() for k, t in self.by_horizon.items() if t.n},
+            "overall": {**self.overall.rates(), **self.standard_errors("all")},
+            "by_kind": {k: {**t.rates(), **self.standard_errors(k)} for k, t in self.by_kind.items()},
+            "by_horizon": {k: {**t.rates(), **self.standard_errors(k)} for k, t in self.by_horizon.items() if t.n},
             "steps_per_episode": round(float(np.mean(self.played)), 1) if self.played else None,
             "clean_episodes": round(self.first_miss.count(None) / max(self.episodes, 1), 3),
             "first_miss_median": float(np.median(misses)) if (misses := [m for m in self.first_miss if m]) else None,
@@ -216,10 +242,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
             first_miss = t
         if session.done:  # the simulator's own ghosts caught Pac-Man
             break
-    report.first_miss.append(first_miss)
-    report.played.append(played)
-    report.real_catches += int(game.state.lives < lives)
-    report.episodes += 1
+    report.end_episode(first_miss, played, real_caught=game.state.lives < lives)
 
 
 def follow_keys(model: str | Path | None = None, episodes: int = 20, steps: int = 60, seed: int = 0,
@@ -257,7 +280,8 @@ def format_checkpoint_row(step: int, summary: dict) -> str:
     catches per 100 steps (simulator, real), plausible ghosts per horizon and frightened
     ghosts drawn (with real ones / without)."""
     o, h = summary["overall"], summary["by_horizon"]
-    ghosts = " ".join(f"{k}:{r['ghosts_plausible']:.2f}" for k, r in h.items())
+    ghosts = " ".join(f"{k}:{r['ghosts_plausible']:.2f}{_pm(r.get('ghosts_plausible_se'), '.2f')}"
+                      for k, r in h.items())
     shown = "—" if o["frightened_shown"] is None else f"{o['frightened_shown']:.0%}"
     frightened = f"{shown} / {o['frightened_false']:.0%}"
     catches = summary["catches_per_100_steps"]
@@ -310,14 +334,31 @@ def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.n
                      frightened_real=frightened_real, frightened_drawn=frightened_drawn)
 
 
+def _ratio_se(parts: list[tuple[int, int]]) -> float | None:
+    """Standard error of sum(a) / sum(b) over independent sessions (a, b), by the delta method
+    (the usual one for a ratio of cluster totals); sessions with b = 0 carry no information."""
+    a, b = (np.array(x, dtype=float) for x in zip(*parts)) if parts else (np.zeros(0), np.zeros(0))
+    a, b = a[b > 0], b[b > 0]
+    if len(b) < 2:
+        return None
+    ratio = a.sum() / b.sum()
+    return round(float(np.sqrt(len(b) / (len(b) - 1) * ((a - ratio * b) ** 2).sum()) / b.sum()), 3)
+
+
+def _pm(value: float | None, fmt: str) -> str:
+    return "" if value is None else f"±{value:{fmt}}"
+
+
 def format_report(summary: dict) -> str:
-    """A plain-text table of a `FollowReport.summary()`."""
-    head = f"{'steps':<10}{'n':>6}{'match':>8}{'lost':>8}{'ghosts shown':>14}{'plausible':>11}{'ghosts near':>13}"
+    """A plain-text table of a `FollowReport.summary()`; ± is one standard error over sessions."""
+    head = (f"{'steps':<10}{'n':>6}{'match':>8}{'':<8}{'lost':>6}{'ghosts shown':>14}{'plausible':>11}{'':<7}"
+            f"{'ghosts near':>11}")
     lines = [head]
 
     def row(name: str, r: dict) -> str:
-        return (f"{name:<10}{r['n']:>6}{r['match']:>8.1%}{r['lost']:>8.1%}"
-                f"{r['ghosts_shown']:>14.2f}{r['ghosts_plausible']:>11.2f}{r['ghosts_near']:>13.1%}")
+        return (f"{name:<10}{r['n']:>6}{r['match']:>8.1%} {_pm(r.get('match_se'), '.1%'):<7}{r['lost']:>6.1%}"
+                f"{r['ghosts_shown']:>14.2f}{r['ghosts_plausible']:>11.2f} {_pm(r.get('ghosts_plausible_se'), '.2f'):<6}"
+                f"{r['ghosts_near']:>11.1%}")
 
     for group in ("by_kind", "by_horizon"):
         lines += [row(name, r) for name, r in summary[group].items()]

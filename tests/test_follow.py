@@ -10,9 +10,9 @@ import pytest
 from gamegan.checkpoint import save_weights
 from gamegan.config import preset
 from gamegan.model.factory import build_model
-from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, STUCK_STEPS, FollowReport, _score,
-                         follow_checkpoints, follow_episode, follow_keys, follow_strip, format_checkpoint_row,
-                         format_report, palette_reader)
+from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, STUCK_STEPS, FollowReport,
+                         _ratio_se, _score, follow_checkpoints, follow_episode, follow_keys, follow_strip,
+                         format_checkpoint_row, format_report, palette_reader)
 from gamegan.sprites import LOST
 from play.catch import CatchWatch
 from play.session import GUTTER
@@ -118,6 +118,24 @@ def test_a_perfect_simulator_matches_every_step_of_every_kind() -> None:
     assert summary["catches_per_100_steps"]["simulator"] == 0.0 < summary["catches_per_100_steps"]["real"]
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_kind"].values())
     assert summary["overall"]["n"] == sum(r["n"] for r in summary["by_horizon"].values())
+
+
+def test_standard_errors_treat_sessions_as_the_unit() -> None:
+    # Sessions (1 of 2) and (3 of 4): ratio 4/6, residuals -1/3 and 1/3, so sqrt(2 * 2/9) / 6.
+    assert _ratio_se([(1, 2), (3, 4)]) == pytest.approx(1 / 9, abs=1e-3)
+    assert _ratio_se([(1, 2), (2, 4), (0, 0)]) == 0.0  # the same rate twice; a session without any adds nothing
+    assert _ratio_se([(1, 2), (0, 0)]) is None and _ratio_se([]) is None
+    report = FollowReport()
+    for seed in range(4):
+        session = FrozenSession(seed)
+        follow_episode(session, palette_reader(session.start.game), report, 30, seed)
+    summary = report.summary()
+    assert len(report.per_episode) == 4 and sum(e["all"].n for e in report.per_episode) == summary["overall"]["n"]
+    # Frozen ghosts count as plausible until they have stood STUCK_STEPS, and sessions last unlike.
+    assert summary["overall"]["ghosts_plausible_se"] > 0.05
+    perfect = drive(TwinSession)
+    assert perfect["overall"]["match_se"] == 0.0 and perfect["by_horizon"]["1-5"]["ghosts_plausible_se"] == 0.0
+    assert " ±0.0% " in format_report(perfect)
 
 
 def test_frozen_and_blank_simulators_are_caught() -> None:
