@@ -1,5 +1,6 @@
 """Does Pac-Man follow the keys? The simulator against the real game under the same keys
-(`play.follow`): match / lost rates per kind of step and per horizon, with standard errors over sessions, as a table and one JSON line.
+(`play.follow`): match / lost rates per kind of step and per horizon, with standard errors over
+sessions, as a table and one JSON line.
 
     python benchmarks/follow_keys.py                                   # the shipped model
     python benchmarks/follow_keys.py runs/ship --episodes 40 --steps 80
