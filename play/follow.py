@@ -39,7 +39,7 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from gamegan.sprites import LOST, PaletteReader, state_view
+from gamegan.sprites import LOST, Entities, PaletteReader, state_view
 from play.catch import neighbourhood, palette_reader
 from recorder.agents import RandomAgent
 from recorder.game import Game
@@ -131,29 +131,23 @@ class Tally:
 
 @dataclass
 class FollowReport:
-    """Per-kind and per-horizon tallies; per episode, its length and the step of its first miss
-    (`clean_episodes`: the share without one; `first_miss_median`: over those with one).
+    """Tallies per episode, keyed by kind of step, by horizon and 'all'; per episode also its
+    length and the step of its first miss (`clean_episodes`: the share without one;
+    `first_miss_median`: over those with one). The totals per kind and horizon are sums over
+    the episodes, the open one included.
 
     Steps of one session are not independent (a ghost that fades stays faded), so the standard
-    errors in `summary` treat sessions as the unit: each session's tallies are kept
-    (`per_episode`, keyed like the groups, plus 'all') once `end_episode` closes it.
+    errors in `summary` treat sessions as the unit, over the episodes `end_episode` closed.
     """
 
-    by_kind: dict[str, Tally] = field(default_factory=lambda: {k: Tally() for k in KINDS})
-    by_horizon: dict[str, Tally] = field(default_factory=lambda: {f"{a}-{b}": Tally() for a, b in HORIZONS})
     first_miss: list[int | None] = field(default_factory=list)  # per episode: step of the first miss, None if none
     played: list[int] = field(default_factory=list)  # per episode: steps scored before either game ended
-    episodes: int = 0
     real_catches: int = 0  # episodes the real game ended with a ghost catching him
     per_episode: list[dict[str, Tally]] = field(default_factory=list)
     _current: dict[str, Tally] = field(default_factory=dict, repr=False)  # the open episode's tallies
 
     def add(self, t: int, kind: str, score: StepScore) -> None:
-        groups = [kind, "all"] + [f"{a}-{b}" for a, b in HORIZONS if a <= t <= b]
-        self.by_kind[kind].add(score)
-        for key in groups[2:]:
-            self.by_horizon[key].add(score)
-        for key in groups:
+        for key in (kind, "all", *(f"{a}-{b}" for a, b in HORIZONS if a <= t <= b)):
             self._current.setdefault(key, Tally()).add(score)
 
     def end_episode(self, first_miss: int | None, played: int, real_caught: bool) -> None:
@@ -164,7 +158,30 @@ class FollowReport:
         self.real_catches += int(real_caught)
         self.per_episode.append(self._current)
         self._current = {}
-        self.episodes += 1
+
+    @property
+    def episodes(self) -> int:
+        return len(self.per_episode)
+
+    def total(self, key: str) -> Tally:
+        """The tally of group `key` (a kind, a horizon such as '1-5', or 'all') over every episode."""
+        total = Tally()
+        for episode in (*self.per_episode, self._current):
+            if key in episode:
+                total.merge(episode[key])
+        return total
+
+    @property
+    def by_kind(self) -> dict[str, Tally]:
+        return {k: self.total(k) for k in KINDS}
+
+    @property
+    def by_horizon(self) -> dict[str, Tally]:
+        return {f"{a}-{b}": self.total(f"{a}-{b}") for a, b in HORIZONS}
+
+    @property
+    def overall(self) -> Tally:
+        return self.total("all")
 
     def standard_errors(self, key: str) -> dict[str, float | None]:
         """Standard errors of the group `key`'s match and plausible-ghost rates over sessions
@@ -172,13 +189,6 @@ class FollowReport:
         tallies = [e[key] for e in self.per_episode if key in e]
         return {"match_se": _ratio_se([(t.match, t.n) for t in tallies]),
                 "ghosts_plausible_se": _ratio_se([(t.ghosts_plausible, t.ghosts_real) for t in tallies])}
-
-    @property
-    def overall(self) -> Tally:
-        total = Tally()
-        for tally in self.by_kind.values():
-            total.merge(tally)
-        return total
 
     def summary(self) -> dict:
         """JSON-ready figures: rates per kind and horizon, and the median first miss."""
@@ -207,9 +217,10 @@ def keyboard_player(seed: int) -> RandomAgent:
 
 
 def follow_episode(session: FollowSession, reader: PaletteReader, report: FollowReport, steps: int,
-                   seed: int, on_step: Callable[[int, StepScore], None] | None = None) -> None:
+                   seed: int, on_step: Callable[[int, StepScore, Entities], None] | None = None) -> None:
     """Drive one session for up to `steps` keys, or until either game ends, and add every step
-    to `report`; `on_step(action, score)` is called after each, with the session already stepped."""
+    to `report`; `on_step(action, score, seen)` is called after each, with the session already
+    stepped and `seen` the reading of its frame (batch of one)."""
     game: Game = session.start.game
     if game is None:
         raise ValueError("the session has no real game to compare with (start frames from a recording?)")
@@ -237,7 +248,7 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
         kind = "noop" if action == 0 else ("move" if (state.pacman != before).any() else "bump")
         report.add(t, kind, score)
         if on_step is not None:
-            on_step(action, score)
+            on_step(action, score, seen)
         if not score.match and first_miss is None:
             first_miss = t
         if session.done:  # the simulator's own ghosts caught Pac-Man
@@ -303,7 +314,7 @@ def follow_strip(model: str | Path | None = None, seed: int = 0, steps: int = 32
     session = open_session(model, seed=seed, device=device)
     tiles: list[np.ndarray] = []
 
-    def draw(action: int, score: StepScore) -> None:
+    def draw(action: int, score: StepScore, _seen: Entities) -> None:
         tile = compose(session, side_by_side=True)
         colour = STRIP_MISS if not score.match else STRIP_NO_KEY if action == 0 else STRIP_MATCH
         tiles.append(np.concatenate([tile, np.broadcast_to(colour, (STRIP_BAR, tile.shape[1], 3))], axis=0))
@@ -337,7 +348,7 @@ def _score(pacman: np.ndarray, ghosts: np.ndarray, solid: np.ndarray, held: np.n
 def _ratio_se(parts: list[tuple[int, int]]) -> float | None:
     """Standard error of sum(a) / sum(b) over independent sessions (a, b), by the delta method
     (the usual one for a ratio of cluster totals); sessions with b = 0 carry no information."""
-    a, b = (np.array(x, dtype=float) for x in zip(*parts)) if parts else (np.zeros(0), np.zeros(0))
+    a, b = np.array(parts, dtype=float).reshape(-1, 2).T
     a, b = a[b > 0], b[b > 0]
     if len(b) < 2:
         return None

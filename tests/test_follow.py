@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 
@@ -16,78 +14,9 @@ from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY
 from gamegan.sprites import LOST
 from play.catch import CatchWatch
 from play.session import GUTTER
-from play.session import GameStarts
 from recorder.game import GameConfig
-from recorder.game.palette import PALETTE
-
-
-class TwinSession:
-    """A perfect simulator: a second copy of the real game, stepped with the same keys."""
-
-    done = False  # its ghosts catch Pac-Man only when the real ones do, which ends the episode
-
-    def __init__(self, seed: int):
-        self.start = GameStarts(GameConfig(), warmup=4).start(seed)
-        self.twin = copy.deepcopy(self.start.game)
-
-    def step(self, action: int) -> np.ndarray:
-        self.start.game.step(action)
-        return self.twin.step(action)[0]
-
-
-class FrozenSession(TwinSession):
-    """A simulator that never changes its frame (shows Pac-Man where he started)."""
-
-    def step(self, action: int) -> np.ndarray:
-        self.start.game.step(action)
-        return self.start.frames[-1]
-
-
-class BlankSession(TwinSession):
-    def step(self, action: int) -> np.ndarray:
-        self.start.game.step(action)
-        return np.zeros_like(self.start.frames[-1])
-
-
-class BlueSession(TwinSession):
-    """A perfect twin except that it always paints its ghosts frightened blue."""
-
-    def step(self, action: int) -> np.ndarray:
-        frame = super().step(action).copy()
-        for name, colour in PALETTE.items():
-            if name.startswith("ghost_"):
-                frame[(frame == colour).all(-1)] = PALETTE["frightened"]
-        return frame
-
-
-class VanishingSession(TwinSession):
-    """A twin whose Pac-Man, and ghosts, vanish from step `VANISH` on; `CaughtSession`'s Pac-Man
-    is drawn over by a ghost there, and its game ends (`done`), as a SimSession's does when its
-    ghosts catch him."""
-
-    steps = 0
-    ghost_over_pacman = False
-
-    def step(self, action: int) -> np.ndarray:
-        frame, self.steps = super().step(action).copy(), self.steps + 1
-        pacman = (frame == PALETTE["pacman"]).all(-1)
-        if self.steps == VANISH and self.ghost_over_pacman:
-            frame[pacman] = PALETTE["ghost_0"]
-            self.done = True
-        elif self.steps >= VANISH:
-            frame[pacman] = PALETTE["floor"]
-            if not self.ghost_over_pacman:
-                for name, colour in PALETTE.items():
-                    if name.startswith("ghost_") or name == "frightened":
-                        frame[(frame == colour).all(-1)] = PALETTE["floor"]
-        return frame
-
-
-class CaughtSession(VanishingSession):
-    ghost_over_pacman = True
-
-
-VANISH = 5
+from follow_fakes import (VANISH, BlankSession, BlueSession, CaughtSession, FrozenSession, TwinSession,
+                          VanishingSession)
 
 
 def drive(session_type: type, episodes: int = 6, steps: int = 30) -> dict:
@@ -209,7 +138,7 @@ def test_on_step_sees_every_scored_step() -> None:
     for session_type, match in ((TwinSession, True), (BlankSession, False)):
         session, report, seen = session_type(3), FollowReport(), []
         follow_episode(session, palette_reader(session.start.game), report, 12, 3,
-                       on_step=lambda action, score: seen.append(score.match))
+                       on_step=lambda action, score, _: seen.append(score.match))
         assert len(seen) == report.overall.n > 0 and set(seen) == {match}
 
 
