@@ -6,7 +6,7 @@ others were doing when they went, which is what a training change has to aim at.
 step on which the plausible ghost cells (`ghosts_plausible`: one ghost colour, not stuck)
 fall and stay below their earlier level for the next `LASTING` steps, while the real game
 shows as many ghosts as before. Its kind is the first of these seen over the `LOOKBACK` steps
-up to it:
+up to it (each against the step before it, so step 1 shows no onset or merge):
 
 - `fright`: the real ghosts turned frightened (Pac-Man ate a power pellet). The simulator does
   not know that rule, so its ghosts go on as before;
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gamegan.sprites import PaletteReader
+from gamegan.sprites import Entities, PaletteReader
 from play.catch import neighbourhood, palette_reader
 from play.follow import FollowReport, FollowSession, StepScore, follow_episode
 
@@ -47,7 +47,7 @@ class GhostStep:
     solid: int  # of those, cells drawn in one ghost colour
     plausible: int  # of those, cells not stuck (StepScore.ghosts_plausible)
     real: int  # ghost cells in the real game
-    fright_onset: bool  # the real ghosts turned frightened on this step
+    frightened: bool  # the real game shows frightened ghosts (StepScore.frightened_real)
     groups: int  # separate groups of drawn ghost cells (touching cells form one)
     touches_pacman: bool  # a drawn ghost in or next to the simulator's Pac-Man
 
@@ -99,12 +99,12 @@ def classify_losses(steps: list[GhostStep]) -> list[tuple[int, str, int]]:
             continue
         if any(s.plausible >= before.plausible for s in steps[t + 1:t + 1 + LASTING - 1]):
             continue
-        window = steps[max(0, t - LOOKBACK):t + 1]
-        if any(s.fright_onset for s in window):
+        window = range(max(1, t - LOOKBACK), t + 1)  # steps with one before them to compare with
+        if any(steps[i].frightened and not steps[i - 1].frightened for i in window):
             kind = "fright"
-        elif any(s.touches_pacman for s in window):
+        elif any(steps[i].touches_pacman for i in window):
             kind = "pacman"
-        elif any(0 < b.groups < a.groups for a, b in zip(window, window[1:])):  # fewer, but still drawn
+        elif any(0 < steps[i].groups < steps[i - 1].groups for i in window):  # fewer, but still drawn
             kind = "merge"
         elif now.solid >= before.solid:
             kind = "stopped"
@@ -116,44 +116,19 @@ def classify_losses(steps: list[GhostStep]) -> list[tuple[int, str, int]]:
     return losses
 
 
-class _Watched:
-    """A `FollowSession` that keeps the frame its last step returned."""
-
-    def __init__(self, session: FollowSession):
-        self.session, self.frame = session, None
-
-    @property
-    def start(self) -> object:
-        return self.session.start
-
-    @property
-    def done(self) -> bool:
-        return self.session.done
-
-    def step(self, action: int) -> np.ndarray:
-        self.frame = self.session.step(action)
-        return self.frame
-
-
 def session_steps(session: FollowSession, reader: PaletteReader, steps: int, seed: int) -> list[GhostStep]:
     """Drive one session as `follow_keys` does (keys of seed `seed`, up to `steps`) and return
     what each step showed of the ghosts."""
-    game, watched = session.start.game, _Watched(session)
     log: list[GhostStep] = []
-    was_frightened = bool(game.state.frightened.any())
 
-    def record(action: int, score: StepScore) -> None:
-        nonlocal was_frightened
-        seen = reader.read(watched.frame[None])
+    def record(action: int, score: StepScore, seen: Entities) -> None:
         pacman, ghosts = seen.pacman[0], seen.ghosts[0]
-        frightened = bool(game.state.frightened.any())
         log.append(GhostStep(shown=score.ghosts_shown, solid=int(seen.solid_ghosts[0].sum()),
                              plausible=score.ghosts_plausible, real=score.ghosts_real,
-                             fright_onset=frightened and not was_frightened, groups=count_groups(ghosts),
+                             frightened=score.frightened_real, groups=count_groups(ghosts),
                              touches_pacman=bool(pacman[0] >= 0 and neighbourhood(ghosts)[tuple(pacman)])))
-        was_frightened = frightened
 
-    follow_episode(watched, reader, FollowReport(), steps, seed, on_step=record)
+    follow_episode(session, reader, FollowReport(), steps, seed, on_step=record)
     return log
 
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from play.catch import palette_reader
 from play.ghost_losses import (LASTING, GhostStep, classify_losses, count_groups, format_ghost_losses, ghost_losses,
                                session_steps)
-from test_follow import VANISH, TwinSession, VanishingSession
+from follow_fakes import VANISH, TwinSession, VanishingSession
 
 
 def ghosts(plausible: int = 2, groups: int = 2, *, shown: int | None = None, solid: int | None = None,
-           real: int = 2, fright_onset: bool = False, touches_pacman: bool = False) -> GhostStep:
+           real: int = 2, frightened: bool = False, touches_pacman: bool = False) -> GhostStep:
     shown = plausible if shown is None else shown
     return GhostStep(shown=shown, solid=shown if solid is None else solid, plausible=plausible, real=real,
-                     fright_onset=fright_onset, groups=groups, touches_pacman=touches_pacman)
+                     frightened=frightened, groups=groups, touches_pacman=touches_pacman)
 
 
 def steady(n: int, plausible: int = 2, groups: int = 2, **kwargs) -> list[GhostStep]:
@@ -38,9 +40,10 @@ def test_a_lasting_drop_is_classified_by_the_steps_before_it() -> None:
     touching = steady(6) + steady(LASTING + 2, plausible=0, groups=0)
     touching[5] = ghosts(2, groups=1, touches_pacman=True)
     assert classify_losses(touching) == [(7, "pacman", 2)]  # before the merge it also shows
-    frightened = list(touching)
-    frightened[4] = ghosts(2, fright_onset=True)
+    frightened = [replace(step, frightened=i >= 4) for i, step in enumerate(touching)]  # turned blue at step 5
     assert classify_losses(frightened) == [(7, "fright", 2)]
+    always = [replace(step, frightened=True) for step in touching]  # blue all along: no onset to blame
+    assert classify_losses(always) == [(7, "pacman", 2)]
     # With no cause in sight, by what the lost cells look like: still one colour, several, gone.
     assert classify_losses(steady(6) + steady(LASTING + 2, plausible=1, shown=2)) == [(7, "stopped", 1)]
     assert classify_losses(steady(6) + steady(LASTING + 2, plausible=1, shown=2, solid=1)) == [(7, "blended", 1)]
