@@ -19,6 +19,8 @@ from gamegan.errors import UsageError
 SHIPPED_NAME = "pacman-small"
 """File stem of the shipped model under gamegan/assets."""
 
+NO_SHIPPED_MODEL = f"this install has no shipped model (gamegan/assets/{SHIPPED_NAME}.safetensors is missing)"
+
 EXPORT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
@@ -34,7 +36,7 @@ def model_source(name: str | Path) -> Path:
         return Path(name)
     path = shipped_model()
     if path is None:
-        raise UsageError(f"this install has no shipped model (gamegan/assets/{SHIPPED_NAME}.safetensors is missing)")
+        raise UsageError(NO_SHIPPED_MODEL)
     return path
 
 

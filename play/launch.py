@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gamegan.checkpoint import read_config, resolve_checkpoint
 from gamegan.errors import UsageError
-from gamegan.shipped import shipped_model
+from gamegan.shipped import NO_SHIPPED_MODEL, shipped_model
 from play.loading import fallback_game_config, game_config_of, load_simulator, torch_threads
 from play.headless import parse_keys, run_headless
 from play.session import VIEWS, DataStarts, GameStarts, RealGameSession, Session, SimSession
@@ -17,8 +17,7 @@ from recorder.dataset import open_dataset
 from recorder.display import has_display
 from recorder.game import GameConfig
 
-NO_MODEL = ("this install has no shipped model (gamegan/assets/pacman-small.safetensors is missing); "
-            "pass a run directory or checkpoint (or --real to play the real game)")
+NO_MODEL = f"{NO_SHIPPED_MODEL}; pass a run directory or checkpoint (or --real to play the real game)"
 
 
 def open_session(path: Path | str | None, data: Path | str | None = None, real: bool = False, device: str = "cpu",
