@@ -300,9 +300,11 @@ class ShardWriter:
             self._state_spec = spec
             for name, (dtype, row_shape) in spec.items():
                 rows = _rows_per_chunk(row_shape, dtype.itemsize, STATE_CHUNK_BYTES)
+                # HDF5 chunks must be at least 1 along every axis; an axis of length 0 (a maze
+                # without ghosts: state/ghosts (N, 0, 2)) is then declared unlimited.
                 self._file.create_dataset(
-                    f"state/{name}", shape=(0, *row_shape), maxshape=(None, *row_shape),
-                    dtype=dtype, chunks=(rows, *row_shape), **self._compression,
+                    f"state/{name}", shape=(0, *row_shape), maxshape=(None, *(d or None for d in row_shape)),
+                    dtype=dtype, chunks=(rows, *(d or 1 for d in row_shape)), **self._compression,
                 )
         elif spec != self._state_spec:
             raise ValueError(

@@ -357,6 +357,19 @@ def test_deep_validation_catches_corrupt_frame_data(tmp_path):
         validate(path, deep=True)
 
 
+def test_a_ghostless_maze_records_reads_and_summarises(tmp_path):
+    from recorder.game import GameConfig
+    from recorder.record import RecordConfig, record
+
+    record(RecordConfig(out=tmp_path, episodes=2, seed=1,
+                        game=GameConfig(mode="maze", n_ghosts=0, frame_size=32, max_steps=20)))
+    with open_dataset(tmp_path) as ds:
+        ghosts = ds.state(0, "ghosts")
+        assert ghosts.shape == (len(ds.actions(0)), 0, 2) and ds.state(1, "view_origin").shape[1] == 2
+    summary = summarize(tmp_path)
+    assert summary["episodes"] == 2 and summary["catches"] == 0 and summary["mode"] == "maze"
+
+
 def test_summary_counts(tmp_path):
     shape = (16, 16, 3)
     frames = np.zeros((10, *shape), dtype=np.uint8)

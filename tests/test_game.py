@@ -46,7 +46,8 @@ def test_action_constants():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"n_ghosts": 1}, "n_ghosts"), ({"n_ghosts": 5}, "n_ghosts"), ({"frame_size": 50}, "frame_size"),
+    ({"n_ghosts": 1}, "n_ghosts"), ({"n_ghosts": 5}, "n_ghosts"), ({"n_ghosts": 0}, "n_ghosts"),
+    ({"frame_size": 50}, "frame_size"),
     ({"layout": "nope"}, "layout"), ({"mode": "arcade"}, "mode"),
     ({"mode": "maze", "maze_cells": 30}, "maze_cells"), ({"mode": "maze", "maze_cells": 13}, "maze_cells"),
     ({"mode": "maze", "view_cells": 14}, "view_cells"), ({"ghost_behaviours": ("chaser", "dancer")}, "behaviour"),

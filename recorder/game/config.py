@@ -46,7 +46,8 @@ class GameConfig:
     layout: str = "classic"
     """Classic mode: the name of a layout in `LAYOUTS`."""
     n_ghosts: int = 2
-    """Number of ghosts, 2 to 4; ghost i uses `ghost_behaviours[i]`."""
+    """Number of ghosts, 2 to 4 (0 is allowed in maze mode: the paper's Pac-Man-Maze has none);
+    ghost i uses `ghost_behaviours[i]`."""
     frame_size: int = 64
     """Square frame side in pixels, one of `FRAME_SIZES`."""
     max_steps: int = 400
@@ -85,8 +86,8 @@ class GameConfig:
 
         if self.mode not in MODES:
             bad(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not 2 <= int(self.n_ghosts) <= 4:
-            bad(f"n_ghosts must be between 2 and 4, got {self.n_ghosts}")
+        if not (2 <= int(self.n_ghosts) <= 4 or (self.mode == "maze" and self.n_ghosts == 0)):
+            bad(f"n_ghosts must be between 2 and 4 (or 0 in maze mode), got {self.n_ghosts}")
         if self.frame_size not in FRAME_SIZES:
             bad(f"frame_size must be one of {FRAME_SIZES}, got {self.frame_size}")
         if self.max_steps < 1:

@@ -221,7 +221,7 @@ class Game:
         return GameState(
             pacman=np.array(divmod(self._pac, cols), dtype=np.int16),
             heading=self._heading,
-            ghosts=np.array([divmod(g, cols) for g in ghosts.cells], dtype=np.int16),
+            ghosts=np.array([divmod(g, cols) for g in ghosts.cells], dtype=np.int16).reshape(-1, 2),  # (G, 2), G may be 0
             frightened=np.array(ghosts.frightened, dtype=bool),
             pellets=self._pellets.copy(),
             power_pellets=self._power.copy(),
