@@ -13,7 +13,13 @@ Figures, per model:
 - loop closure (maze data): k valid steps and their reverse; how far the returned frame is
   from the start frame, on wall cells and overall, for each k;
 - diversity: two rollouts with different noise; how much they differ on ghost cells and on
-  wall cells (a stochastic model should vary the first and keep the second).
+  wall cells (a stochastic model should vary the first and keep the second);
+- pixel sources (gamegan.pixel_sources): which renderer source (static, each dynamic
+  component, the copy of the input frame) wins each pixel of the free-running frames,
+  overall and per entity class of the real frame;
+- controllability (gamegan.controllability): delta-PSNR of recorded over random actions;
+- come-back-home (gamegan.come_back_home): walks away and back on the real game; the
+  simulator's frame on return against the real one, with a random-frame reference row.
 A "recorded" reference row replays the real frames through the same scoring, so every
 column has its ceiling printed next to it. Metrics whose inputs the data lacks are skipped,
 and `metrics.json` says why.
@@ -34,11 +40,17 @@ from torch import Tensor, nn
 
 from recorder.dataset import open_dataset
 
+from recorder.game import GameConfig
+
+from gamegan import come_back_home as home
+from gamegan.controllability import Controllability, controlled_psnr
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
 from gamegan.inverse_dynamics import InverseDynamicsConfig, fit_inverse_dynamics
-from gamegan.metrics import PSNR_CAP_DB, ModelScores, Scorer, loop_walk
+from gamegan.image_quality import PSNR_CAP_DB
+from gamegan.metrics import ModelScores, Scorer, loop_walk
 from gamegan.model.types import Rollout, SimState
+from gamegan.pixel_sources import PixelSources, blend_weights, entity_class, source_names
 from gamegan.report import REFERENCE, write_report
 from gamegan.sprites import CellGeometry, PaletteReader
 
@@ -63,6 +75,16 @@ class EvalSettings:
     """Loop closure: starts (one per episode, from the first episodes)."""
     diversity_windows: int = 16
     """Free-running windows rolled out a second time with other noise."""
+    control_horizons: tuple[int, ...] = (4, 8, 16)
+    """Controllability: free-running steps at which delta-PSNR is reported."""
+    control_windows: int = 32
+    """Controllability: free-running windows rolled out a second time with random actions."""
+    home_ks: tuple[int, ...] = (5, 10, 20, 40)
+    """Come-back-home: moves away (and as many back)."""
+    home_starts: int = 16
+    """Come-back-home: walks per k, each from its own real-game seed."""
+    home_seed: int = 1_000_000
+    """Come-back-home: the first real-game seed (far from the seeds recordings use)."""
     strips: int = 2
     """Example windows drawn as real-vs-model strips."""
     plots: bool = True
@@ -173,16 +195,32 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
             for i, (kind, group) in enumerate(_window_batches(ds, n_eps, state_fields, settings)):
                 batch = _stack(group, device)
                 for m in entries:
-                    torch.manual_seed(settings.seed + 7919 * i)  # the same noise for every model
-                    run = _teacher_forced if kind == "teacher" else _free_running
-                    run(m, batch, scorer, results[m.name], settings)
+                    noise_seed = settings.seed + 7919 * i  # the same noise for every model
+                    torch.manual_seed(noise_seed)
+                    if kind == "teacher":
+                        _teacher_forced(m, batch, scorer, results[m.name], settings)
+                    else:
+                        _free_running(m, batch, scorer, results[m.name], settings, noise_seed, meta.n_actions)
                     if bar:
                         bar.advance(task, len(group))
             starts = _loop_starts(ds, n_eps, scorer, settings, skipped)
+        walks = _home_walks(meta, reader, settings, skipped)
+        home_reference = {}
+        for k, ws in walks.items():
+            home_reference[str(k)] = home.summarize(home.home_scores(reader, np.stack([w.other for w in ws]),
+                                                                     np.stack([w.home for w in ws])))
         for m in entries:
-            if not getattr(m.simulator, "replays_recorded", False) and starts:
+            if getattr(m.simulator, "replays_recorded", False) or not hasattr(m.simulator, "step"):
+                continue  # these walk into futures no recording holds: only a steppable simulator can
+            if starts:
                 torch.manual_seed(settings.seed)
                 _loop_closure(m, starts, scorer, results[m.name], device)
+            for k, ws in walks.items():
+                torch.manual_seed(settings.seed)
+                away, back = home.simulate_walks(m.simulator, ws, device)
+                scores = home.summarize(home.home_scores(reader, back, np.stack([w.home for w in ws])))
+                scores.update(home.summarize(home.home_scores(reader, away, np.stack([w.away for w in ws])), prefix="away_"))
+                results[m.name].home[str(k)] = scores
     real_strips = results[entries[0].name].real_strips
     figures = {
         "settings": {**_plain(dataclasses.asdict(settings)), "psnr_cap_db": PSNR_CAP_DB},
@@ -191,7 +229,9 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                  "episodes_used": n_eps, "frames_used": int(sum(lengths))},
         "skipped": skipped,
         "inverse_dynamics": id_info,
-        "models": {m.name: {"info": _plain(m.info), **results[m.name].summary(meta.n_actions)} for m in entries},
+        "models": {m.name: {"info": _plain(m.info), **results[m.name].summary(meta.n_actions, settings)}
+                   for m in entries},
+        "come_back_home_reference": home_reference,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -320,16 +360,27 @@ def _teacher_forced(m: EvalModel, batch: _Batch, scorer: Scorer, scores: ModelSc
 
 
 @torch.no_grad()
-def _free_running(m: EvalModel, batch: _Batch, scorer: Scorer, scores: ModelScores, settings: EvalSettings) -> None:
-    """`context` real frames, then the model's own; generated frames scored by horizon."""
+def _free_running(m: EvalModel, batch: _Batch, scorer: Scorer, scores: ModelScores, settings: EvalSettings,
+                  noise_seed: int, n_actions: int) -> None:
+    """`context` real frames, then the model's own; generated frames scored by horizon, the
+    renderer's pixel sources counted, and (for the first windows) the same rollout made again
+    with random actions for controllability. The caller has seeded torch with `noise_seed`."""
     sim, c = m.simulator, settings.context
     if isinstance(sim, nn.Module):
         sim.eval()
-    pred = sim.rollout(batch.frames, batch.actions, c).frames  # (B, T-1, 3, H, W)
+    rollout = sim.rollout(batch.frames, batch.actions, c)
+    pred = rollout.frames  # (B, T-1, 3, H, W)
     fake, real = pred[:, c - 1:], batch.frames[:, c:]  # horizons 1..T-c
     fed = torch.cat([batch.frames[:, c - 1:c], fake[:, :-1]], dim=1)  # x_t of each generated transition
-    truth = {k: v[:, c:].reshape(-1, *v.shape[2:]) for k, v in batch.state.items()}
-    scores.add_free(scorer.free_scores(truth, fake, real, fed, batch.actions[:, c - 1:]))
+    # Frames flattened with an explicit count: a state with no entities (ghosts (B, T, 0, 2)) has no -1 to infer.
+    truth = {k: v[:, c:].reshape(v.shape[0] * (v.shape[1] - c), *v.shape[2:]) for k, v in batch.state.items()}
+    free = scorer.free_scores(truth, fake, real, fed, batch.actions[:, c - 1:])
+    scores.add_free(free)
+    _count_sources(sim, rollout, batch, scorer, scores, c)
+    if scores.control.windows < settings.control_windows and not getattr(sim, "replays_recorded", False):
+        actions = torch.Generator().manual_seed(noise_seed)  # the same random actions for every model
+        scores.control.add(*controlled_psnr(sim, batch.frames, batch.actions, c, n_actions, noise_seed=noise_seed,
+                                            generator=actions, recorded=free["psnr"]))
     room = settings.strips - len(scores.strips)
     if room > 0:
         scores.strips.extend(to_uint8_frames(torch.cat([batch.frames[:, :c], fake], dim=1))[:room])
@@ -338,6 +389,42 @@ def _free_running(m: EvalModel, batch: _Batch, scorer: Scorer, scores: ModelScor
         torch.manual_seed(settings.seed + 104729 + scores.diversity_windows)
         again = sim.rollout(batch.frames, batch.actions, c).frames[:, c - 1:]
         scores.add_diversity(scorer.diversity(fake, again, real), len(fake))
+
+
+def _count_sources(sim: Any, rollout: Rollout, batch: _Batch, scorer: Scorer, scores: ModelScores, c: int) -> None:
+    """Add the free-running frames' blend weights to the model's pixel-source counts."""
+    weights = blend_weights(rollout)
+    if weights is None:
+        return
+    weights = weights[:, c - 1:]  # (B, n, S, H, W), the free-running steps
+    if scores.sources is None:
+        classes = [entity_class(n) for n in scorer.reader.names] if scorer.reader is not None else []
+        scores.sources = PixelSources(source_names(sim, rollout.masks.shape[2], rollout.copy is not None), classes)
+    labels = scorer.reader.labels(batch.uint8[:, c:].reshape(-1, *batch.uint8.shape[2:])) if scorer.reader else None
+    scores.sources.add(weights.flatten(0, 1), labels)
+
+
+# --- come-back-home ----------------------------------------------------------------------------
+
+def _home_walks(meta: Any, reader: PaletteReader | None, settings: EvalSettings,
+                skipped: dict[str, str]) -> dict[int, list[home.HomeWalk]]:
+    """The walks for every k, planned on the game the data was recorded from, or {} (and why)."""
+    if reader is None:
+        skipped["come_back_home"] = "frames cannot be read by palette"
+        return {}
+    try:
+        config = GameConfig.from_dict(dict(meta.game))
+    except (TypeError, ValueError) as err:
+        skipped["come_back_home"] = f"the data's game cannot be rebuilt to plan walks on ({err})"
+        return {}
+    walks = {}
+    for k in settings.home_ks:
+        ws = home.home_walks(config, k, settings.home_starts, context=settings.context, seed=settings.home_seed)
+        if ws:
+            walks[k] = ws
+    if not walks:
+        skipped["come_back_home"] = "no real-game start allowed a walk away and back"
+    return walks
 
 
 # --- loop closure ------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The figures evaluation reports, and how they are accumulated.
 
-Per-frame scores first: image quality (PSNR, SSIM) on float frames (..., 3, H, W) in
-[-1, 1], and game-state agreement (Pac-Man position, ghost count, pellet map) between what
-`gamegan.sprites` reads from a frame and what `state_view` says the frame should show. Then
+Per-frame scores first: game-state agreement (Pac-Man position, ghost count, pellet map)
+between what `gamegan.sprites` reads from a frame and what `state_view` says the frame should
+show (image quality is in `gamegan.image_quality`). Then
 `Scorer`, which applies them to windows of generated frames, and `ModelScores`, which
 accumulates one model's figures and summarises them (by horizon where that applies).
 """
@@ -10,58 +10,20 @@ accumulates one model's figures and summarises them (by horizon where that appli
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gamegan.controllability import Controllability
 from gamegan.data import to_uint8_frames
+from gamegan.image_quality import psnr, ssim
 from gamegan.sprites import state_view
 
 if TYPE_CHECKING:
+    from gamegan.pixel_sources import PixelSources
     from gamegan.sprites import PaletteReader
-
-PSNR_CAP_DB = 100.0
-"""PSNR of identical frames (MSE 0) is reported as this, so every figure stays a finite number."""
-
-
-def psnr(pred: Tensor, target: Tensor) -> Tensor:
-    """Peak signal-to-noise ratio in dB per frame, on the [0, 1] range: (..., 3, H, W) -> (...)."""
-    mse = ((pred.float() - target.float()) / 2).pow(2).mean(dim=(-3, -2, -1))
-    return (10 * torch.log10(1.0 / mse.clamp_min(10 ** (-PSNR_CAP_DB / 10)))).clamp_max(PSNR_CAP_DB)
-
-
-@lru_cache(maxsize=8)
-def _band(n: int, size: int, sigma: float, device: torch.device) -> Tensor:
-    """(n, n - size + 1) float64 matrix whose column k is the normalised Gaussian at rows k..k+size-1."""
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-x**2 / (2 * sigma**2))
-    band = torch.zeros(n, n - size + 1, dtype=torch.float64)
-    for k in range(n - size + 1):
-        band[k:k + size, k] = g / g.sum()
-    return band.to(device)
-
-
-def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
-    """Structural similarity per frame (Wang et al. 2004: Gaussian window, K1 = 0.01, K2 = 0.03,
-    channels averaged, valid region only) on the [0, 1] range: (..., 3, H, W) -> (...)."""
-    lead, (h, w) = pred.shape[:-3], pred.shape[-2:]
-    # float64: the variances are differences of near-equal moments, which float32 rounds visibly.
-    x = ((pred.double() + 1) / 2).reshape(-1, 1, h, w)  # (N*3, 1, H, W)
-    y = ((target.double() + 1) / 2).reshape(-1, 1, h, w)
-    size = min(window, h, w)
-    # The five local moments, filtered separably as two matrix products with banded Gaussians
-    # (much faster on CPU than float64 convolutions).
-    maps = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # (N*3, 5, H, W)
-    maps = _band(h, size, sigma, x.device).T @ maps @ _band(w, size, sigma, x.device)  # (N*3, 5, H', W')
-    mx, my, xx, yy, xy = maps.unbind(1)
-    c1, c2 = 0.01**2, 0.03**2
-    sxx, syy, sxy = xx - mx**2, yy - my**2, xy - mx * my
-    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
-    return s.mean(dim=(-2, -1)).reshape(*lead, 3).mean(-1).float()
-
 
 def position_error(found: np.ndarray, true: np.ndarray) -> np.ndarray:
     """Euclidean distance in cells between found and true Pac-Man cells, (N, 2) -> (N,);
@@ -264,6 +226,9 @@ class ModelScores:
         self.strips: list[np.ndarray] = []  # (T, H, W, 3): context frames then generated
         self.real_strips: list[np.ndarray] = []
         self.diversity_windows = 0
+        self.sources: "PixelSources | None" = None  # set at the first rollout that has blend weights
+        self.control = Controllability()
+        self.home: dict[str, dict] = {}  # come-back-home summary per k
 
     def add_teacher(self, scores: dict[str, np.ndarray]) -> None:
         for k, v in scores.items():
@@ -293,7 +258,8 @@ class ModelScores:
             count[:a.shape[1]] += ok.sum(axis=0)
         return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
 
-    def summary(self, n_actions: int) -> dict:
+    def summary(self, n_actions: int, settings: Any = None) -> dict:
+        """JSON-ready figures; `settings` (EvalSettings) names the controllability horizons."""
         out: dict[str, Any] = {}
         if self.teacher:
             out["teacher_forced"] = {k: nan_mean(np.concatenate(v)) for k, v in self.teacher.items()}
@@ -319,4 +285,11 @@ class ModelScores:
         if self.div:
             out["diversity"] = {**{k: nan_mean(np.concatenate([a.reshape(-1) for a in v])) for k, v in self.div.items()},
                                 "windows": self.diversity_windows}
+        if self.sources is not None and self.sources.summary() is not None:
+            out["pixel_sources"] = self.sources.summary()
+        horizons = tuple(getattr(settings, "control_horizons", (4, 8, 16)))
+        if self.control.summary(horizons) is not None:
+            out["controllability"] = self.control.summary(horizons)
+        if self.home:
+            out["come_back_home"] = self.home
         return out

@@ -83,7 +83,8 @@ def _markdown(figures: dict, plots: list[str]) -> str:
                 _table(["model"] + [f"err h={h}" for h in hs] + [f"lost h={h}" for h in hs],
                        [[n] + [_at(m, "position_error", h) for h in hs] + [_at(m, "lost", h) for h in hs]
                         for n, m in models.items()]), ""]
-    out += _agreement(figures, names), _loops(models), _diversity(models)
+    out += (_agreement(figures, names), _loops(models), _diversity(models), _pixel_sources(models),
+            _controllability(models), _come_back_home(figures))
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     strips = [p for p in plots if p.startswith("rollout_")]
@@ -137,6 +138,79 @@ def _diversity(models: dict) -> str | None:
         "ghost cells and of wall cells. A stochastic simulator should differ on ghosts and agree on walls; a "
         "deterministic one scores 0 on both.", "",
         _table(["model", "ghost cells", "wall cells", "windows"], rows), ""])
+
+
+def _pixel_sources(models: dict) -> str | None:
+    have = {n: m["pixel_sources"] for n, m in models.items() if "pixel_sources" in m}
+    if not have:
+        return None
+    text = ["## Pixel sources", "",
+            "Over the free-running rollouts: the share of output pixels each source of the renderer wins "
+            "(largest blend weight), overall and per entity class of the recorded frame (read by the palette). "
+            "`static` is drawn from the memory, `dynamic k` from the engine's state, `copy` is the input frame.", ""]
+    for n, ps in have.items():
+        sources = list(ps["won"])
+        rows = [["all pixels", ps["pixels"]] + [ps["won"][x] for x in sources]]
+        rows += [[c, v["pixels"]] + [(v["won"] or {}).get(x) for x in sources]
+                 for c, v in ps.get("by_class", {}).items() if v["pixels"]]
+        text += [f"**{n}** (mean blend weight: " + ", ".join(f"{x} {_fmt(w)}" for x, w in ps["mean_weight"].items()) + ")", "",
+                 _table(["class", "pixels"] + [f"won by {x}" for x in sources], rows), ""]
+    return "\n".join(text)
+
+
+def _controllability(models: dict) -> str | None:
+    have = {n: m["controllability"]["at"] for n, m in models.items() if m.get("controllability", {}).get("at")}
+    if not have:
+        return None
+    ts = sorted({t for at in have.values() for t in at}, key=int)
+
+    def cell(at: dict, t: str) -> str:
+        return f"{at[t]['delta_psnr']:.2f} ± {at[t]['se']:.2f}" if t in at else "—"
+
+    windows = next(iter(have.values()))[ts[0]]["windows"]
+    return "\n".join([
+        "## Controllability (ΔPSNR, dB)", "",
+        f"PSNR of a rollout driven by the recorded actions minus one driven by random actions (same start and "
+        f"noise), at generated frame t; ± one standard error over {windows} windows. An action-blind model scores 0.", "",
+        _table(["model"] + [f"t={t}" for t in ts], [[n] + [cell(at, t) for t in ts] for n, at in have.items()]), ""])
+
+
+def _come_back_home(figures: dict) -> str | None:
+    models, ref = figures["models"], figures.get("come_back_home_reference") or {}
+    have = {n: m["come_back_home"] for n, m in models.items() if m.get("come_back_home")}
+    if not have:
+        return None
+    ks = sorted({k for h in have.values() for k in h}, key=int)
+
+    def cells(h: dict) -> list[str]:
+        def pm(k: str, name: str, digits: int) -> str:
+            v = h.get(k, {})
+            return f"{v[name]:.{digits}f} ± {v[name + '_se']:.{digits}f}" if name in v else "—"
+        return ([pm(k, "wall_agreement", 3) for k in ks] + [pm(k, "psnr", 1) for k in ks]
+                + [pm(k, "away_wall_agreement", 3) for k in ks])
+
+    rows = [[n] + cells(h) for n, h in have.items()]
+    if ref:
+        rows.append(["random frame of the episode"] + cells(ref))
+    walks = next(iter(have.values()))[ks[0]]["walks"]
+    text = ["## Come back home (maze)", "",
+            f"From a real start, k legal moves away and their exact reverse; the simulator's frame on return against "
+            f"the real one: wall-cell agreement (by palette) and PSNR (dB), ± one standard error over {walks} walks; "
+            "`away` is the wall agreement at the turning point (a simulator whose view never moves comes home "
+            "to the right walls without having left, and fails there). "
+            "The last row scores a real frame from between leaving and returning: what forgetting the start costs.", "",
+            _table(["model"] + [f"walls k={k}" for k in ks] + [f"PSNR k={k}" for k in ks] + [f"away k={k}" for k in ks],
+                   rows), ""]
+    first, *others = have  # the model under evaluation, then its --baseline rows
+    if others:
+        ratios = []
+        for k in ks:
+            g = have[first].get(k, {}).get("wall_error")
+            o = min((have[n][k]["wall_error"] for n in others if k in have[n]), default=None)
+            ratios.append(f"k={k}: {g / o:.2f}" if g is not None and o else f"k={k}: —")
+        text += [f"Wall-cell error of {first} ÷ the best baseline's: " + ", ".join(ratios)
+                 + " (below 1: it remembers the maze better).", ""]
+    return "\n".join(text)
 
 
 # --- plots -------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from recorder.record import RecordConfig, record
 
 from gamegan.evaluate import EvalModel, EvalSettings, RecordedFrames, evaluate, evaluate_models
 from gamegan.inverse_dynamics import InverseDynamicsConfig, cache_path, fit_inverse_dynamics
-from gamegan.metrics import loop_walk, psnr, ssim
+from gamegan.image_quality import psnr, ssim
+from gamegan.metrics import loop_walk
 from gamegan.model.types import Rollout, SimState
 from gamegan.sprites import LOST, CellGeometry, PaletteReader, state_view
 

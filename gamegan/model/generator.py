@@ -74,6 +74,20 @@ class Generator(nn.Module):
             "renderer": list(self.renderer.parameters()),
         }
 
+    @property
+    def source_names(self) -> list[str]:
+        """What each blend weight of a rollout (`masks`, then `copy`) draws: 'static' (from
+        memory) and 'dynamic k' with memory, 'component k' without, 'drawn' for the simple
+        renderer; 'copy' (the input frame) with `renderer_input`."""
+        c = self.config
+        if c.renderer == "simple":
+            names = ["drawn"]
+        elif c.memory:
+            names = ["static"] + [f"dynamic {k}" for k in range(1, c.n_components)]
+        else:
+            names = [f"component {k}" for k in range(c.n_components)]
+        return names + (["copy"] if c.renderer_input else [])
+
     # -- the Simulator API -------------------------------------------------------------------
 
     def initial_state(self, frame: Tensor) -> SimState:

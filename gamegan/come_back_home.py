@@ -1,0 +1,151 @@
+"""Come back home: walk away and back; is the world where it was? (GameGAN's Pac-Man-Maze test.)
+
+From a start on the real game, Pac-Man walks k moves away, each planned on the real game so
+that it moves him (never into a wall, never straight back the way he came), then the exact
+reverse of those moves, so the real game is home again. The simulator, warmed up on the same
+start, is given the same 2k actions; its frame on return is compared with the real one:
+wall-cell agreement (walls read by palette colour from both frames) and PSNR. In the maze the
+view scrolls with every move, so only a simulator that remembers what it drew can return to
+the same walls; one that forgets draws some plausible maze instead.
+
+The frame at the turning point is scored the same way ("away"): a simulator that never moves
+its view would come home to the right walls without having left, and it fails there.
+
+The reference row ("random frame") scores a real frame of the same walk, chosen at random,
+against the real return frame: a simulator that knows what this maze looks like but not
+where it is scores about that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from recorder.agents import make_agent
+from recorder.game import GameConfig
+from recorder.game.config import ACTION_DELTAS, OPPOSITE
+from recorder.game.engine import Game
+
+from gamegan.data import to_model_frames, to_uint8_frames
+from gamegan.image_quality import psnr
+
+MOVES = tuple(a for a, d in enumerate(ACTION_DELTAS) if d != (0, 0))
+"""The action ids that move Pac-Man (all but NOOP)."""
+
+
+@dataclass
+class HomeWalk:
+    """One start and one walk away and back, with what the real game showed."""
+
+    seed: int  # the real game's seed (its first episode is played)
+    frames: np.ndarray  # uint8 (c, H, W, 3): the real frames the simulator warms up on
+    actions: np.ndarray  # int64 (c-1,): the actions between them
+    walk: np.ndarray  # int64 (2k,): k moves away, then their reverse
+    away: np.ndarray  # uint8 (H, W, 3): the real frame at the turning point, after the k moves away
+    home: np.ndarray  # uint8 (H, W, 3): the real frame after the walk (Pac-Man back at the start cell)
+    other: np.ndarray  # uint8 (H, W, 3): a real frame from the middle of the walk, at random (the reference)
+
+
+def plan_walk(game: Game, k: int, rng: np.random.Generator) -> tuple[list[int], list[np.ndarray]] | None:
+    """Play k moves on `game` from its current state, each into an open cell and none straight
+    back. Returns (the 2k actions: the moves, then their reverse; the frames after each of
+    the k moves), or None when the walk cannot go on (a dead end, or the episode ended)."""
+    path, frames = [], []
+    for _ in range(k):
+        options = [a for a in MOVES if game.can_move(game.pacman_cell, a) and not (path and a == OPPOSITE[path[-1]])]
+        if not options:
+            return None
+        path.append(int(options[int(rng.integers(len(options)))]))
+        frame, _, done = game.step(path[-1])
+        if done:
+            return None
+        frames.append(frame)
+    return path + [OPPOSITE[a] for a in reversed(path)], frames
+
+
+def home_walks(config: GameConfig, k: int, starts: int, *, context: int = 2, seed: int = 0,
+               max_tries: int = 20) -> list[HomeWalk]:
+    """`starts` walks of k moves away and back, one per real-game seed from `seed` on, each
+    after `context - 1` random-agent steps (so the starts differ). A start whose walk cannot
+    be made is skipped and the next seed tried, up to `max_tries` times `starts` seeds."""
+    walks: list[HomeWalk] = []
+    rng = np.random.default_rng([seed, k])
+    for s in range(seed, seed + max_tries * starts):
+        if len(walks) == starts:
+            break
+        walk = _one_walk(config, k, s, context, rng)
+        if walk is not None:
+            walks.append(walk)
+    return walks
+
+
+def _one_walk(config: GameConfig, k: int, seed: int, context: int, rng: np.random.Generator) -> HomeWalk | None:
+    game = Game(config, seed=seed)
+    frame, _ = game.reset()
+    agent = make_agent("random", seed=seed)
+    agent.reset(game, np.random.default_rng([seed, 1]))
+    frames, actions = [frame], []
+    while len(frames) < context:
+        actions.append(int(agent.act(game)))
+        frame, _, done = game.step(actions[-1])
+        if done:
+            return None
+        frames.append(frame)
+    start = game.pacman_cell
+    planned = plan_walk(game, k, rng)
+    if planned is None:
+        return None
+    walk, seen = planned
+    for a in walk[k:]:
+        frame, _, done = game.step(a)
+        if done:
+            return None
+        seen.append(frame)
+    assert game.pacman_cell == start, "a reversed walk must end where it started"
+    # The reference: any frame strictly between leaving and coming home.
+    between = seen[:-1]
+    return HomeWalk(seed, np.stack(frames), np.asarray(actions, dtype=np.int64), np.asarray(walk, dtype=np.int64),
+                    seen[k - 1], frame, between[int(rng.integers(len(between)))])
+
+
+@torch.no_grad()
+def simulate_walks(simulator: Any, walks: Sequence[HomeWalk],
+                   device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """The simulator's frames at the turning point and on return, each uint8 (N, H, W, 3):
+    warm up on each walk's real start, take its 2k actions (all walks of one call have the same k)."""
+    if isinstance(simulator, torch.nn.Module):
+        simulator.eval()
+    frames = to_model_frames(np.stack([w.frames for w in walks])).to(device)  # (N, c, 3, H, W)
+    actions = torch.from_numpy(np.stack([w.actions for w in walks])).to(device)  # (N, c-1)
+    walk = torch.from_numpy(np.stack([w.walk for w in walks])).to(device)  # (N, 2k)
+    state = simulator.warmup(frames, actions)
+    frame, away = state.frame, None
+    for t in range(walk.shape[1]):
+        frame, state, _ = simulator.step(state, walk[:, t])
+        if t == walk.shape[1] // 2 - 1:
+            away = frame
+    return to_uint8_frames(away), to_uint8_frames(frame)
+
+
+def home_scores(reader: Any, drawn: np.ndarray, home: np.ndarray) -> dict[str, np.ndarray]:
+    """Per walk: 'wall_agreement', the share of view cells whose wall/no-wall reading agrees
+    between the drawn and the real return frame, and 'psnr' (dB) of the drawn frame."""
+    walls_drawn, walls_home = reader.read(drawn).walls, reader.read(home).walls  # (N, R, C)
+    agreement = (walls_drawn == walls_home).mean(axis=(1, 2))
+    db = psnr(to_model_frames(drawn), to_model_frames(home)).numpy()
+    return {"wall_agreement": agreement.astype(np.float64), "psnr": db.astype(np.float64)}
+
+
+def summarize(scores: dict[str, np.ndarray], prefix: str = "") -> dict[str, float | int]:
+    """Mean and standard error of each score over walks, and the wall-cell error (1 - agreement),
+    each name prefixed by `prefix`."""
+    n = len(scores["psnr"])
+    out: dict[str, float | int] = {"walks": int(n)}
+    for name, v in scores.items():
+        out[f"{prefix}{name}"] = float(np.mean(v))
+        out[f"{prefix}{name}_se"] = float(np.std(v, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    out[f"{prefix}wall_error"] = 1.0 - out[f"{prefix}wall_agreement"]
+    return out

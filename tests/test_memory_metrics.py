@@ -1,0 +1,227 @@
+"""The measurements that say whether the memory does work: come-back-home, pixel sources,
+controllability (delta-PSNR), and the static-component swap, each on fakes whose answer is known."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from recorder.game import Game, GameConfig
+from recorder.game.config import OPPOSITE
+from recorder.game.palette import PALETTE
+
+from gamegan import come_back_home as home
+from gamegan.controllability import Controllability, controlled_psnr
+from gamegan.data import to_model_frames
+from gamegan.evaluate import EvalModel, EvalSettings, evaluate_models
+from gamegan.inverse_dynamics import InverseDynamicsConfig
+from gamegan.model.memory import Memory
+from gamegan.model.renderer import Rendered
+from gamegan.model.types import Rollout, SimState
+from gamegan.pixel_sources import PixelSources, blend_weights
+from gamegan.sprites import CellGeometry, PaletteReader
+from play.session import GameStarts, SimSession
+from recorder.record import RecordConfig, record
+
+MAZE = GameConfig(mode="maze", frame_size=32, n_ghosts=0, max_steps=200)
+WALL, FLOOR = np.array(PALETTE["wall"], np.uint8), np.array(PALETTE["floor"], np.uint8)
+
+
+def _reader(config: GameConfig) -> PaletteReader:
+    return PaletteReader(PALETTE, CellGeometry.from_game(config.to_dict()))
+
+
+class _RealGame(torch.nn.Module):
+    """The real game as a simulator: row b replays game seed `seeds[b]` from its reset. With
+    `forget`, every wall leaves the frame once Pac-Man has moved (an empty maze)."""
+
+    def __init__(self, config: GameConfig, seeds: list[int], forget: bool = False):
+        super().__init__()
+        self.config, self.seeds, self.forget = config, seeds, forget
+
+    def _draw(self, frames: list[np.ndarray], moved: bool) -> torch.Tensor:
+        out = np.stack(frames)
+        if self.forget and moved:
+            out = out.copy()
+            out[(out == WALL).all(-1)] = FLOOR
+        return to_model_frames(out)
+
+    def warmup(self, frames, actions, z=None):
+        self.games = [Game(self.config, seed=s) for s in self.seeds]
+        for g in self.games:
+            g.reset()
+        for t in range(actions.shape[1]):
+            for g, a in zip(self.games, actions[:, t].tolist()):
+                g.step(a)
+        return SimState(frame=self._draw([g.render() for g in self.games], moved=False))
+
+    def step(self, state, action, z=None):
+        frame = self._draw([g.step(a)[0] for g, a in zip(self.games, action.tolist())], moved=True)
+        return frame, SimState(frame=frame), {}
+
+    def rollout(self, frames, actions, warmup, z=None):
+        state = self.warmup(frames[:, :warmup], actions[:, :warmup - 1])
+        out = [f for f in frames[:, 1:warmup].unbind(1)]
+        for t in range(warmup - 1, actions.shape[1]):
+            frame, state, _ = self.step(state, actions[:, t])
+            out.append(frame)
+        return Rollout(frames=torch.stack(out, 1))
+
+
+# --- come-back-home ----------------------------------------------------------------------------
+
+def test_walks_move_every_step_never_straight_back_and_return_home():
+    for k in (3, 8):
+        walks = home.home_walks(MAZE, k, starts=3, context=3, seed=10)
+        assert len(walks) == 3
+        for w in walks:
+            game = Game(MAZE, seed=w.seed)
+            game.reset()
+            for a in w.actions:
+                game.step(int(a))
+            start, cells = game.pacman_cell, []
+            for a in w.walk:
+                game.step(int(a))
+                cells.append(game.pacman_cell)
+            away = w.walk[:k]
+            assert len(w.walk) == 2 * k and all(a != b for a, b in zip([start, *cells], cells))  # each move moves
+            assert all(b != OPPOSITE[a] for a, b in zip(away[:-1], away[1:]))  # never straight back
+            assert cells[-1] == start and np.array_equal(game.render(), w.home)
+            assert not np.array_equal(w.away, w.home)  # the view did move
+
+
+def test_come_back_home_is_perfect_for_the_real_game_and_worse_for_one_that_forgets():
+    walks = home.home_walks(MAZE, 6, starts=4, context=3, seed=0)
+    seeds = [w.seed for w in walks]
+    reader, homes = _reader(MAZE), np.stack([w.home for w in walks])
+    perfect = home.home_scores(reader, home.simulate_walks(_RealGame(MAZE, seeds), walks)[1], homes)
+    forgot = home.home_scores(reader, home.simulate_walks(_RealGame(MAZE, seeds, forget=True), walks)[1], homes)
+    assert (perfect["wall_agreement"] == 1.0).all() and (perfect["psnr"] == 100.0).all()
+    assert forgot["wall_agreement"].max() < 0.9 and forgot["psnr"].max() < 30
+    summary = home.summarize(forgot, prefix="away_")
+    assert summary["walks"] == 4 and summary["away_wall_error"] == pytest.approx(1 - forgot["wall_agreement"].mean())
+
+
+class _Frozen(torch.nn.Module):
+    """Never moves its view: comes home to the right walls without having left."""
+
+    def warmup(self, frames, actions, z=None):
+        return SimState(frame=frames[:, -1])
+
+    def step(self, state, action, z=None):
+        return state.frame, state, {}
+
+    def rollout(self, frames, actions, warmup, z=None):
+        return Rollout(frames=frames[:, warmup - 1:warmup].expand(-1, frames.shape[1] - 1, -1, -1, -1).clone())
+
+
+def test_a_frozen_view_comes_home_but_fails_away_in_the_evaluation_report(tmp_path):
+    data = tmp_path / "maze"
+    record(RecordConfig(out=data, episodes=2, seed=3, game=GameConfig(mode="maze", frame_size=32, n_ghosts=0,
+                                                                      max_steps=40)))
+    settings = EvalSettings(horizons=(1, 2), episodes=2, plots=False, diversity_windows=0, loop_starts=0,
+                            home_ks=(3, 6), home_starts=4, control_horizons=(2,), control_windows=4,
+                            inverse_dynamics=InverseDynamicsConfig(steps=2, channels=8))
+    figures = evaluate_models([EvalModel("frozen", _Frozen())], data, tmp_path / "out", settings, progress=False)
+    frozen, reference = figures["models"]["frozen"]["come_back_home"], figures["come_back_home_reference"]
+    for k in ("3", "6"):
+        assert frozen[k]["walks"] == 4 and frozen[k]["wall_agreement"] == 1.0
+        assert frozen[k]["away_wall_agreement"] < 0.9  # it never left
+        assert reference[k]["wall_agreement"] < 1.0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Come back home (maze)" in report and "random frame of the episode" in report
+    # an action-blind model: delta-PSNR exactly 0
+    control = figures["models"]["frozen"]["controllability"]["at"]["2"]
+    assert control["delta_psnr"] == 0.0 and control["windows"] > 0
+
+
+# --- controllability -----------------------------------------------------------------------------
+
+def _real_windows(config: GameConfig, seeds: list[int], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames (B, T, 3, H, W) and actions (B, T-1) of the real game driven by random moves."""
+    frames, actions = [], []
+    for s in seeds:
+        game, rng = Game(config, seed=s), np.random.default_rng(s)
+        f = [game.reset()[0]]
+        acts = [int(rng.integers(1, 5)) for _ in range(length - 1)]
+        f += [game.step(a)[0] for a in acts]
+        frames.append(np.stack(f))
+        actions.append(acts)
+    return to_model_frames(np.stack(frames)), torch.tensor(actions)
+
+
+def test_delta_psnr_is_zero_for_an_action_blind_model_and_positive_for_the_real_game():
+    seeds = list(range(6))
+    frames, actions = _real_windows(MAZE, seeds, 10)
+    blind, real = Controllability(), Controllability()
+    for sim, acc in ((_Frozen(), blind), (_RealGame(MAZE, seeds), real)):
+        rec, rnd = controlled_psnr(sim, frames, actions, 2, 5, noise_seed=0, generator=torch.Generator().manual_seed(1))
+        acc.add(rec, rnd)
+    assert blind.summary((4, 8))["at"]["8"]["delta_psnr"] == 0.0
+    at = real.summary((4, 8))["at"]
+    assert at["8"]["psnr_recorded"] == 100.0 and at["8"]["delta_psnr"] > 10 and at["8"]["windows"] == 6
+
+
+# --- pixel sources -------------------------------------------------------------------------------
+
+def test_pixel_source_weights_sum_to_one_and_an_all_static_renderer_scores_static_one():
+    b, t, k, s = 2, 3, 3, 8
+    masks = torch.softmax(torch.randn(b, t, k, 1, s, s), dim=2) * 0.7
+    copy = torch.full((b, t, 1, s, s), 0.3)
+    weights = blend_weights(Rollout(frames=torch.zeros(b, t, 3, s, s), masks=masks, copy=copy))
+    assert weights.shape == (b, t, k + 1, s, s)
+    torch.testing.assert_close(weights.sum(2), torch.ones(b, t, s, s))
+
+    all_static = torch.zeros(b, t, 2, 1, s, s)
+    all_static[:, :, 0] = 1.0
+    sources = PixelSources(["static", "dynamic 1"], class_names=["floor", "wall"])
+    labels = np.zeros((b * t, s, s), dtype=np.int64)
+    labels[:, :2] = 1  # two rows of wall
+    sources.add(blend_weights(Rollout(frames=torch.zeros(b, t, 3, s, s), masks=all_static)).flatten(0, 1), labels)
+    summary = sources.summary()
+    assert summary["won"] == {"static": 1.0, "dynamic 1": 0.0} and summary["mean_weight"]["static"] == 1.0
+    assert summary["by_class"]["wall"] == {"pixels": b * t * 2 * s, "won": {"static": 1.0, "dynamic 1": 0.0}}
+
+
+# --- the swap of the static component -------------------------------------------------------------
+
+class _ViewMemory(torch.nn.Module):
+    """A simulator whose memory holds the start view and whose static component draws it:
+    a swap must make it draw the other session's walls."""
+
+    def __init__(self, config: GameConfig):
+        super().__init__()
+        self.config = SimpleNamespace(frame_size=config.frame_size, n_actions=5, z_dim=2, n_components=2, memory=True)
+        self.renderer = self._render
+
+    def _render(self, h, read):
+        static = read.reshape(-1, 3, self.config.frame_size, self.config.frame_size)
+        components = torch.stack([static, -torch.ones_like(static)], 1)
+        masks = torch.stack([torch.ones_like(static[:, :1]), torch.zeros_like(static[:, :1])], 1)
+        return Rendered(static, components, masks)
+
+    def warmup(self, frames, actions, z=None):
+        memory, alpha = frames[:, -1].reshape(frames.shape[0], 1, -1), torch.ones(frames.shape[0], 1, 1)
+        return SimState(frame=frames[:, -1], h=torch.zeros(frames.shape[0], 1), memory=memory, alpha=alpha,
+                        read=Memory.read(memory, alpha))
+
+    def step(self, state, action, z=None):
+        drawn = self._render(state.h, state.read)
+        state.frame = drawn.frame
+        return drawn.frame, state, {"components": drawn.components, "masks": drawn.masks}
+
+
+def test_a_swap_between_two_maze_sessions_draws_the_other_sessions_walls():
+    starts, reader = GameStarts(MAZE, warmup=2), _reader(MAZE)
+    sim = _ViewMemory(MAZE)
+    ours, theirs = SimSession(sim, starts, seed=0), SimSession(sim, starts, seed=1)
+    walls = lambda s: reader.read(s.frame[None]).walls[0]  # noqa: E731
+    before, other = walls(ours), walls(theirs)
+    assert (before != other).mean() > 0.1  # two different mazes
+    ours.swap_static(theirs)
+    assert np.array_equal(walls(ours), other)
+    ours.step(1)
+    assert np.array_equal(walls(ours), other) and np.array_equal(walls(theirs), other)  # play goes on in it
