@@ -47,6 +47,13 @@ class ModelConfig:
     """Softmax temperature of the action shift kernel."""
     tie_opposite_kernels: bool = False
     """Share shift kernels between opposite actions (DOWN = flipped UP), found by action name."""
+    memory_read: str = "cell"
+    """How the static component draws from memory. `cell` (GameGAN): from the one vector alpha^T M,
+    the memory written from h_t. `window` (not in GameGAN): from the `memory_window` x
+    `memory_window` cells around alpha, a map of the world, each step writing the input frame at
+    the cells it shows; for views that scroll, where one vector must otherwise hold a whole view."""
+    memory_window: int = 15
+    """`window` read: memory cells across the view (odd), i.e. how many moves it takes to cross it."""
     renderer: str = "disentangling"
     """`simple` (one decoder) or `disentangling` (K components with fine masks)."""
     n_components: int = 2
@@ -282,6 +289,22 @@ def _preset_small() -> Config:
     )
 
 
+def _preset_pacman_maze() -> Config:
+    # An egocentric view scrolls the whole frame every move, so a copy of the input frame is
+    # wrong nearly everywhere and one memory vector would have to hold a whole view: the
+    # static world comes from a windowed memory, one cell per move, 15 moves across the view.
+    return Config(
+        model=ModelConfig(
+            frame_size=64, z_dim=16, hidden_dim=384, embed_dim=64, encoder_channels=32,
+            memory=True, memory_size=31, memory_dim=32, memory_read="window", memory_window=15,
+            tie_opposite_kernels=True, renderer="disentangling", n_components=2, renderer_channels=16,
+            disc_channels=32,
+        ),
+        train=TrainConfig(steps=4_000, batch_size=8, seq_len=12, warmup_start=6, warmup_floor=2,
+                          warmup_decay_steps=3_000, ckpt_every=250),
+    )
+
+
 def _preset_paper() -> Config:
     return Config(
         model=ModelConfig(
@@ -294,11 +317,11 @@ def _preset_paper() -> Config:
     )
 
 
-PRESETS = {"tiny": _preset_tiny, "small": _preset_small, "paper": _preset_paper}
+PRESETS = {"tiny": _preset_tiny, "small": _preset_small, "pacman-maze": _preset_pacman_maze, "paper": _preset_paper}
 
 
 def preset(name: str) -> Config:
-    """A fresh copy of a named preset (`tiny`, `small`, `paper`)."""
+    """A fresh copy of a named preset (`tiny`, `small`, `pacman-maze`, `paper`)."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
     return PRESETS[name]()

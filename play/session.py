@@ -29,7 +29,6 @@ from torch import nn
 
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
-from gamegan.model.memory import Memory
 from play.catch import CatchWatch, palette_reader
 from recorder.agents import make_agent
 from recorder.dataset import Dataset, DatasetError, open_dataset
@@ -269,7 +268,7 @@ class SimSession:
             raise UsageError("this model has no memory module: there is no static component to swap")
         with torch.inference_mode():
             self.state.memory = other.state.memory.clone()
-            self.state.read = Memory.read(self.state.memory, self.state.alpha)  # (1, D)
+            self.state.read = self.sim.read_memory(self.state.memory, self.state.alpha)
             drawn = self._draw()
             if drawn is not None:
                 self.state.frame = drawn.frame

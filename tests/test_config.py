@@ -5,7 +5,7 @@ import pytest
 from gamegan.config import Config, ConfigError, apply_overrides, preset
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "small", "pacman-maze", "paper"])
 def test_presets_round_trip_through_json(tmp_path, name):
     config = preset(name)
     config.save(tmp_path / "config.json")
@@ -44,7 +44,7 @@ def test_bad_overrides_are_config_errors(bad, message):
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ConfigError, match="tiny, small, paper"):
+    with pytest.raises(ConfigError, match="tiny, small, pacman-maze, paper"):
         preset("huge")
 
 

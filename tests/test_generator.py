@@ -50,6 +50,9 @@ VARIANTS = {
     "k3+memory": dict(renderer="disentangling", n_components=3, memory=True),
     "simple+copy": dict(renderer="simple", n_components=1, memory=False, renderer_input=True),
     "k2+memory+copy": dict(renderer="disentangling", n_components=2, memory=True, renderer_input=True),
+    "k2+window": dict(renderer="disentangling", n_components=2, memory=True, memory_read="window", memory_window=5),
+    "k3+window+copy": dict(renderer="disentangling", n_components=3, memory=True, memory_read="window",
+                           memory_window=3, renderer_input=True),
 }
 
 
@@ -123,7 +126,8 @@ def test_rollout_and_step_shapes(variant: str, size: int) -> None:
         assert ro.alphas.shape == (2, 4, n_mem, n_mem)
         torch.testing.assert_close(ro.alphas.sum((-1, -2)), torch.ones(2, 4))
         assert ro.final_state.memory.shape == (2, n_mem * n_mem, cfg.memory_dim)
-        assert ro.extra["reads"].shape == (2, 4, cfg.memory_dim)
+        window = (cfg.memory_window,) * 2 if cfg.memory_read == "window" else ()
+        assert ro.extra["reads"].shape == (2, 4, cfg.memory_dim, *window)
     else:
         assert ro.alphas is None and ro.final_state.memory is None
 
@@ -273,6 +277,94 @@ def test_write_then_read_returns_the_written_vector() -> None:
     assert torch.equal(written[:, others], memory[:, others])  # nothing else was touched
 
 
+def _brute_window(memory: torch.Tensor, alpha: torch.Tensor, w: int) -> torch.Tensor:
+    """window[o] = sum_q alpha[q] M[q + o - c], cells off the grid read as zero, by loops."""
+    b, n = alpha.shape[:2]
+    grid, c = memory.view(b, n, n, -1), w // 2
+    out = torch.zeros(b, memory.shape[-1], w, w, dtype=torch.float64)
+    for qy in range(n):
+        for qx in range(n):
+            for oy in range(w):
+                for ox in range(w):
+                    y, x = qy + oy - c, qx + ox - c
+                    if 0 <= y < n and 0 <= x < n:
+                        out[:, :, oy, ox] += alpha[:, qy, qx, None].double() * grid[:, y, x].double()
+    return out
+
+
+def test_window_read_and_write_are_the_convolutions_they_claim_to_be() -> None:
+    torch.manual_seed(0)
+    b, n, d, w = 2, 6, 3, 5
+    memory = torch.randn(b, n * n, d)
+    alpha = torch.softmax(torch.randn(b, n * n), -1).view(b, n, n)
+    torch.testing.assert_close(Memory.read_window(memory, alpha, w).double(), _brute_window(memory, alpha, w),
+                               atol=1e-5, rtol=1e-5)
+    # many attentions at once (the cycle loss re-reads at every past alpha)
+    alphas = torch.stack([alpha, alpha.flip(-1)], 1)  # (B, 2, N, N)
+    both = Memory.read_window(memory, alphas, w)
+    assert both.shape == (b, 2, d, w, w)
+    torch.testing.assert_close(both[:, 1], Memory.read_window(memory, alpha.flip(-1), w))
+    # write: cell p gets sum_q alpha[q] patch[p - q + c]
+    erase, add = torch.rand(b, d, w, w), torch.randn(b, d, w, w)
+    written = Memory.write_window(memory, alpha, erase, add).view(b, n, n, d)
+    grid, c = memory.view(b, n, n, d), w // 2
+    for py, px in [(0, 0), (2, 3), (5, 5)]:
+        e = sum(alpha[:, qy, qx, None] * erase[:, :, py - qy + c, px - qx + c] for qy in range(n) for qx in range(n)
+                if 0 <= py - qy + c < w and 0 <= px - qx + c < w)
+        a = sum(alpha[:, qy, qx, None] * add[:, :, py - qy + c, px - qx + c] for qy in range(n) for qx in range(n)
+                if 0 <= py - qy + c < w and 0 <= px - qx + c < w)
+        torch.testing.assert_close(written[:, py, px], grid[:, py, px] * (1 - e) + a, atol=1e-5, rtol=1e-5)
+
+
+def test_a_window_written_walked_away_from_and_returned_to_reads_back_exactly() -> None:
+    torch.manual_seed(0)
+    n, d, w = 9, 4, 5
+    mem = Memory(size=n, dim=d, hidden_dim=8, embed_dim=8, action_names=list(NAMES), tau=0.1,
+                 tie_opposite_kernels=False, window=w)
+    memory, alpha, read = mem.initial(1, device=torch.device("cpu"), dtype=torch.float32)
+    assert read.shape == (1, d, w, w)
+    patch = torch.randn(1, d, w, w)
+    home = Memory.read_window(Memory.write_window(memory, alpha, torch.ones_like(patch), patch), alpha, w)
+    torch.testing.assert_close(home, patch, atol=1e-5, rtol=1e-5)
+    # one cell to the right: the view shifts by one column, and the new column is empty
+    memory = Memory.write_window(memory, alpha, torch.ones_like(patch), patch)
+    right = mem.shift(alpha, torch.tensor([[[0.0, 0, 0], [0, 0, 1], [0, 0, 0]]]))
+    away = Memory.read_window(memory, right, w)
+    torch.testing.assert_close(away[..., :-1], patch[..., 1:], atol=1e-5, rtol=1e-5)
+    assert away[..., -1].abs().max() < 1e-5
+    back = mem.shift(right, torch.tensor([[[0.0, 0, 0], [1, 0, 0], [0, 0, 0]]]))
+    torch.testing.assert_close(Memory.read_window(memory, back, w), patch, atol=1e-5, rtol=1e-5)
+
+
+def test_window_cells_land_on_the_pixels_the_view_shows_them_at() -> None:
+    from gamegan.model.memory import WindowWriter
+    from gamegan.model.renderer import window_grid
+
+    s, w = 64, 15  # 4 px per cell, a 2 px border
+    x = window_grid(w, s, s)[0, 0, :, 0]  # normalised x of each pixel column
+    for k in range(w):
+        columns = x[2 + 4 * k:2 + 4 * k + 4]
+        assert ((columns > -1 + 2 * k / w) & (columns < -1 + 2 * (k + 1) / w)).all()
+    assert (x[:2] < -1).all() and (x[62:] > 1).all()  # the border is outside the window
+    writer = WindowWriter(frame_size=s, channels=4, dim=3, window=w)
+    frame = torch.rand(1, 3, s, s)
+    border = frame.clone()
+    border[..., :2, :] = border[..., :, 62:] = -1.0
+    out = writer(frame)
+    assert out.shape == (1, 6, w, w) and len(writer.convs) == 2  # 60 -> 30 -> 15
+    torch.testing.assert_close(writer(border), out)  # the writer sees the cells, not the border
+
+
+def test_a_windowed_generator_reads_the_window_the_play_swap_reads() -> None:
+    model = make(**VARIANTS["k2+window"])
+    frames, actions, z = data(model.config, t=4)
+    state = model.warmup(frames, actions, z=z[:, :3])
+    assert state.read.shape == (2, model.config.memory_dim, 5, 5)
+    torch.testing.assert_close(model.read_memory(state.memory, state.alpha), state.read)
+    # the engine's read is the window's centre: alpha^T M
+    torch.testing.assert_close(state.read[..., 2, 2], Memory.read(state.memory, state.alpha), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("names", [
     NAMES,
     ["RIGHT", "NOOP", "down", "LEFT", "up", "FIRE"],  # another order, other case, an extra action
@@ -408,8 +500,9 @@ def test_every_parameter_learns_from_reconstruction(variant: str) -> None:
     assert dead == []
 
 
-def test_cycle_loss_trains_engine_memory_encoder_but_never_the_renderer() -> None:
-    model = make()
+@pytest.mark.parametrize("variant", ["k2+memory", "k2+window"])
+def test_cycle_loss_trains_engine_memory_encoder_but_never_the_renderer(variant: str) -> None:
+    model = make(**VARIANTS[variant])
     frames, actions, z = data(model.config, t=6)
     ro = model.rollout(frames, actions, warmup=2, z=z)
     cycle = model.cycle_loss(ro)
@@ -447,10 +540,11 @@ def test_cycle_loss_is_a_backward_safe_zero_without_a_static_component(variant: 
     (ro.frames.mean() + cycle).backward()  # ... or with other terms
 
 
-def test_cycle_loss_is_zero_when_memory_reproduces_the_static_component() -> None:
+@pytest.mark.parametrize("variant", ["k2+memory", "k2+window"])
+def test_cycle_loss_is_zero_when_memory_reproduces_the_static_component(variant: str) -> None:
     # With a single step the final memory is the memory of that step: re-reading at alpha_0
     # gives m_0 exactly, so the re-drawn static component matches the target.
-    model = make()
+    model = make(**VARIANTS[variant])
     frames, actions, z = data(model.config, t=2)
     ro = model.rollout(frames, actions, warmup=1, z=z)
     assert model.cycle_loss(ro).item() < 1e-6
@@ -485,7 +579,7 @@ def test_tiny_preset_fits_a_batch() -> None:
 
 
 def test_presets_build_with_expected_shapes() -> None:
-    for name in ("tiny", "small", "paper"):
+    for name in ("tiny", "small", "pacman-maze", "paper"):
         cfg = preset(name).model
         model = Generator(cfg)
         state = model.initial_state(torch.zeros(1, 3, cfg.frame_size, cfg.frame_size))

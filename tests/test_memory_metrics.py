@@ -203,6 +203,8 @@ class _ViewMemory(torch.nn.Module):
         masks = torch.stack([torch.ones_like(static[:, :1]), torch.zeros_like(static[:, :1])], 1)
         return Rendered(static, components, masks)
 
+    read_memory = staticmethod(Memory.read)
+
     def warmup(self, frames, actions, z=None):
         memory, alpha = frames[:, -1].reshape(frames.shape[0], 1, -1), torch.ones(frames.shape[0], 1, 1)
         return SimState(frame=frames[:, -1], h=torch.zeros(frames.shape[0], 1), memory=memory, alpha=alpha,

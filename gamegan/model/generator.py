@@ -8,6 +8,9 @@ One step, from the current frame x_t and action a_t:
     M, alpha, m_t  = memory(M, alpha, h_t, h_{t-1}, a_t)          (when enabled)
     x_{t+1}        = renderer(h_t, m_t)
 
+With a windowed memory (`memory_read = "window"`) the memory also takes writer(x_t), the
+frame's patch, and m_t is the window of cells around alpha (the engine reads its centre).
+
 `rollout` is the training path: the same step, fed real frames for the first `warmup` inputs
 and the model's own detached predictions afterwards, batched wherever the recurrence allows.
 """
@@ -21,7 +24,7 @@ from torch.func import functional_call
 from gamegan.config import ModelConfig
 from gamegan.model.encoder import Encoder
 from gamegan.model.engine import DynamicsEngine
-from gamegan.model.memory import Memory
+from gamegan.model.memory import Memory, WindowWriter
 from gamegan.model.renderer import DisentanglingRenderer, Rendered, SimpleRenderer
 from gamegan.model.types import Rollout, SimState, rollout_shape
 
@@ -40,6 +43,7 @@ class Generator(nn.Module):
         self.config = config
         h = config.hidden_dim
         read_dim = config.memory_dim if config.memory else None
+        window = config.memory_window if config.memory and config.memory_read == "window" else 0
         self.encoder = Encoder(frame_size=config.frame_size, channels=config.encoder_channels, out_dim=h)
         self.engine = DynamicsEngine(
             n_actions=config.n_actions, z_dim=config.z_dim, state_dim=h, hidden_dim=h,
@@ -48,8 +52,11 @@ class Generator(nn.Module):
         self.memory = Memory(
             size=config.memory_size, dim=config.memory_dim, hidden_dim=h, embed_dim=config.embed_dim,
             action_names=config.action_names, tau=config.memory_tau,
-            tie_opposite_kernels=config.tie_opposite_kernels,
+            tie_opposite_kernels=config.tie_opposite_kernels, window=window,
         ) if config.memory else None
+        # A windowed memory writes what the input frame shows, where it shows it.
+        self.writer = WindowWriter(frame_size=config.frame_size, channels=config.encoder_channels,
+                                   dim=config.memory_dim, window=window) if window else None
         if config.renderer == "simple":
             self.renderer: nn.Module = SimpleRenderer(
                 frame_size=config.frame_size, code_dim=h + (read_dim or 0), channels=config.renderer_channels,
@@ -60,7 +67,7 @@ class Generator(nn.Module):
                 frame_size=config.frame_size, hidden_dim=h, read_dim=read_dim, n_components=config.n_components,
                 code_dim=config.dynamic_code_dim, attribute_channels=config.attribute_channels,
                 channels=config.renderer_channels, mask_temperature=config.mask_temperature,
-                renderer_input=config.renderer_input,
+                renderer_input=config.renderer_input, read_window=window,
             )
         self.hard_memory = False
 
@@ -70,7 +77,8 @@ class Generator(nn.Module):
         return {
             "encoder": list(self.encoder.parameters()),
             "engine": list(self.engine.parameters()),
-            "memory": list(self.memory.parameters()) if self.memory is not None else [],
+            "memory": (list(self.memory.parameters()) + list(self.writer.parameters() if self.writer else []))
+            if self.memory is not None else [],
             "renderer": list(self.renderer.parameters()),
         }
 
@@ -112,8 +120,10 @@ class Generator(nn.Module):
         state = self.initial_state(frames[:, 0])
         if t0 > 1:
             codes = self.encoder(frames[:, :-1].flatten(0, 1)).unflatten(0, (b, t0 - 1))  # (B, T0-1, H)
+            patches = self._patches(frames[:, :-1])
             for t in range(t0 - 1):
-                state = self._advance(state, codes[:, t], actions[:, t], z[:, t])
+                state = self._advance(state, codes[:, t], actions[:, t], z[:, t],
+                                      None if patches is None else patches[:, t])
         state.frame = frames[:, -1]
         return state
 
@@ -125,7 +135,8 @@ class Generator(nn.Module):
         'alpha' (B, N, N) and 'gate' (B,))."""
         z = self._noise(action.shape[0], None, state.frame) if z is None else z
         previous = state.frame
-        state = self._advance(state, self.encoder(previous), action, z)
+        patch = self.writer(previous) if self.writer is not None else None
+        state = self._advance(state, self.encoder(previous), action, z, patch)
         out = self.renderer(state.h, state.read, previous=previous)
         state.frame = out.frame
         extras = {"components": out.components, "masks": out.masks, "z": z}
@@ -149,6 +160,7 @@ class Generator(nn.Module):
         first_own = int(w.min()) if isinstance(w, Tensor) else w
         z = self._noise(b, n, frames) if z is None else z
         real = self.encoder(frames[:, :first_own].flatten(0, 1)).unflatten(0, (b, first_own))  # (B, w, H)
+        real_patches = self._patches(frames[:, :first_own])  # (B, w, 2D, W, W) with a windowed memory
         state = self.initial_state(frames[:, 0])
         steps: list[SimState] = []
         inputs: list[Tensor] = []  # the frame each step was applied to
@@ -156,13 +168,13 @@ class Generator(nn.Module):
         for t in range(n):
             if t < first_own:
                 inputs.append(frames[:, t])
-                s = real[:, t]
+                s, patch = real[:, t], None if real_patches is None else real_patches[:, t]
             else:
                 own = drawn[t - 1].frame.detach()
                 inputs.append(torch.where((t < w).view(b, 1, 1, 1), frames[:, t], own) if isinstance(w, Tensor)
                               else own)
-                s = self.encoder(inputs[t])
-            state = self._advance(state, s, actions[:, t], z[:, t])
+                s, patch = self.encoder(inputs[t]), self.writer(inputs[t]) if self.writer is not None else None
+            state = self._advance(state, s, actions[:, t], z[:, t], patch)
             steps.append(state)
             if first_own - 1 <= t < n - 1:  # the next input may be this prediction: draw it now
                 drawn[t] = self.renderer(state.h, state.read, previous=inputs[t])
@@ -174,7 +186,7 @@ class Generator(nn.Module):
         final.frame = drawn[n - 1].frame
         extra = {}
         if self.memory is not None:
-            extra["reads"] = torch.stack([s.read for s in steps], dim=1)  # (B, n, D) m_t
+            extra["reads"] = torch.stack([s.read for s in steps], dim=1)  # (B, n, D) m_t, or (B, n, D, W, W)
             extra["gates"] = torch.stack([s.extra["gate"] for s in steps], dim=1)  # (B, n)
         return Rollout(
             frames=torch.stack([drawn[t].frame for t in range(n)], dim=1),  # (B, n, 3, S, S)
@@ -203,7 +215,7 @@ class Generator(nn.Module):
         if not has_static:
             return torch.zeros((), device=rollout.frames.device, requires_grad=torch.is_grad_enabled())
         b, n = rollout.alphas.shape[:2]
-        reads = Memory.read(rollout.final_state.memory, rollout.alphas)  # (B, n, D)
+        reads = self.read_memory(rollout.final_state.memory, rollout.alphas)  # (B, n, D) or (B, n, D, W, W)
         frozen = {name: p.detach() for name, p in self.renderer.named_parameters()}
         again = functional_call(self.renderer, frozen, (None, reads.flatten(0, 1)), {"static_only": True})
         redrawn = again.frame.unflatten(0, (b, n))  # (B, n, 3, S, S)
@@ -215,13 +227,31 @@ class Generator(nn.Module):
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _advance(self, state: SimState, s: Tensor, action: Tensor, z: Tensor) -> SimState:
-        """Engine (and memory) update from the encoded input s (B, H); renders nothing."""
-        h, c = self.engine(s, action, z, state.read, state.h, state.c)
+    def read_memory(self, memory: Tensor, alpha: Tensor) -> Tensor:
+        """What the static component draws from: alpha^T M (B, ..., D), or with a windowed
+        memory the cells around alpha (B, ..., D, W, W). memory (B, N*N, D), alpha (B, ..., N, N)."""
+        if self.writer is not None:
+            return Memory.read_window(memory, alpha, self.config.memory_window)
+        return Memory.read(memory, alpha)
+
+    def _patches(self, frames: Tensor) -> Tensor | None:
+        """The windowed memory's erase/add patches of frames (B, T, 3, S, S) -> (B, T, 2D, W, W)."""
+        if self.writer is None:
+            return None
+        return self.writer(frames.flatten(0, 1)).unflatten(0, frames.shape[:2])
+
+    def _advance(self, state: SimState, s: Tensor, action: Tensor, z: Tensor, patch: Tensor | None = None) -> SimState:
+        """Engine (and memory) update from the encoded input s (B, H) (and, with a windowed
+        memory, the input frame's patch); renders nothing."""
+        read = state.read
+        if read is not None and read.dim() == 4:  # a window: the engine takes its centre, alpha^T M
+            mid = read.shape[-1] // 2
+            read = read[..., mid, mid]
+        h, c = self.engine(s, action, z, read, state.h, state.c)
         new = SimState(frame=state.frame, h=h, c=c)
         if self.memory is not None:
             new.memory, new.alpha, new.read, gate = self.memory(
-                state.memory, state.alpha, h, state.h, action, hard=self.hard_memory,
+                state.memory, state.alpha, h, state.h, action, hard=self.hard_memory, patch=patch,
             )
             new.extra["gate"] = gate
         return new
@@ -250,5 +280,9 @@ def _check(config: ModelConfig) -> None:
         raise ValueError(f"the simple renderer draws one component; n_components is {config.n_components}")
     if config.renderer == "disentangling" and config.n_components < 2:
         raise ValueError(f"the disentangling renderer needs n_components >= 2, got {config.n_components}")
+    if config.memory_read not in ("cell", "window"):
+        raise ValueError(f"unknown memory_read '{config.memory_read}' (choose cell or window)")
+    if config.memory and config.memory_read == "window" and config.renderer != "disentangling":
+        raise ValueError("a windowed memory read is drawn by the static component: use the disentangling renderer")
     if len(config.action_names) != config.n_actions:
         raise ValueError(f"{len(config.action_names)} action names for {config.n_actions} actions")

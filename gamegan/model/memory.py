@@ -11,6 +11,20 @@ row-major, attention alpha (B, N, N) over cells, last read m (B, D). Each step:
 
 Kernel convention: w[:, 1 + dy, 1 + dx] is the probability of moving the attention by
 (dy rows down, dx columns right), so UP puts its mass at w[:, 0, 1] and RIGHT at w[:, 1, 2].
+
+Windowed memory (`window` W > 0, not in GameGAN): the memory is a map of the world, one cell
+per move, and the view spans W x W cells around alpha. Each step writes the input frame's
+W x W patch of erase/add vectors (from `WindowWriter`) at the cells it shows, around alpha
+before the move, then moves alpha and reads the W x W cells around it:
+
+    M      = M * (1 - alpha (*) E) + alpha (*) A      (*): alpha convolved with the patch
+    alpha  = g * shift(alpha, w) + (1 - g) * alpha
+    window = alpha (*) M                              (B, D, W, W); its centre is alpha^T M
+
+GameGAN decodes the whole view from one vector, which must learn that neighbouring cells
+hold overlapping views; here a cell holds its own patch of the world, so walking back reads
+back exactly what was written there. Both convolutions run as FFTs: alpha is soft while
+training, and a direct convolution of a 41 x 41 attention is ~8x slower on a CPU.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gamegan.model.layers import mlp
+from gamegan.model.layers import act, conv3x3, mlp
 
 # Opposite actions, looked up by name (case-insensitive). The first name owns the kernel; the
 # second uses it flipped along the axis of motion. Directions not listed here stay untied.
@@ -32,10 +46,12 @@ class Memory(nn.Module):
 
     def __init__(
         self, *, size: int, dim: int, hidden_dim: int, embed_dim: int, action_names: list[str],
-        tau: float, tie_opposite_kernels: bool,
+        tau: float, tie_opposite_kernels: bool, window: int = 0,
     ):
         super().__init__()
-        self.size, self.dim, self.tau = size, dim, tau
+        if window and not (window % 2 == 1 and 3 <= window <= size):
+            raise ValueError(f"memory window must be odd, >= 3 and <= the memory size {size}, got {window}")
+        self.size, self.dim, self.tau, self.window = size, dim, tau, window
         source, flip = kernel_sharing(action_names, tie=tie_opposite_kernels)
         # Only kernels that are not copies get parameters: a tied DOWN has no weights of its own
         # (otherwise they would sit in the model receiving no gradient).
@@ -46,7 +62,8 @@ class Memory(nn.Module):
         self.register_buffer("kernel_flip", torch.tensor(flip), persistent=False)
         self.kernel_mlp = mlp(self.n_free_kernels, embed_dim, 9)
         self.gate_mlp = mlp(hidden_dim, embed_dim, 1)
-        self.erase_add = nn.Linear(hidden_dim, 2 * dim)
+        # GameGAN writes one erase/add pair from h_t; a windowed memory writes the frame's patch.
+        self.erase_add = nn.Linear(hidden_dim, 2 * dim) if not window else None
         # kept[p] for a one-hot kernel: which cells have the kernel's target inside the grid;
         # precomputed as the 3x3 patches of a zero-padded all-ones grid.
         inside = F.unfold(F.pad(torch.ones(1, 1, size, size), (1, 1, 1, 1)), 3)[0]  # (9, N*N)
@@ -55,7 +72,8 @@ class Memory(nn.Module):
     # -- state -------------------------------------------------------------------------------
 
     def initial(self, batch: int, *, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
-        """Empty memory, attention one-hot at the centre cell (N // 2, N // 2), zero read.
+        """Empty memory, attention one-hot at the centre cell (N // 2, N // 2), zero read
+        ((B, D), or (B, D, W, W) for a windowed memory).
 
         For odd N that is the exact centre, with (N - 1) / 2 cells of room in every
         direction; for even N it is the lower-right of the four central cells.
@@ -64,20 +82,30 @@ class Memory(nn.Module):
         memory = torch.zeros(batch, n * n, self.dim, device=device, dtype=dtype)
         alpha = torch.zeros(batch, n * n, device=device, dtype=dtype)
         alpha[:, (n // 2) * n + n // 2] = 1.0
-        read = torch.zeros(batch, self.dim, device=device, dtype=dtype)
+        shape = (batch, self.dim, self.window, self.window) if self.window else (batch, self.dim)
+        read = torch.zeros(shape, device=device, dtype=dtype)
         return memory, alpha.view(batch, n, n), read
 
     # -- the step ----------------------------------------------------------------------------
 
     def forward(
         self, memory: Tensor, alpha: Tensor, h: Tensor, h_prev: Tensor, action: Tensor, *, hard: bool = False,
+        patch: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """memory (B, N*N, D), alpha (B, N, N), h/h_prev (B, H), action (B,) long
         -> memory, alpha, read (B, D), gate (B,).
 
+        A windowed memory takes `patch` (B, 2D, W, W), the input frame's erase/add logits, and
+        returns the window read (B, D, W, W) instead.
+
         `hard` (play time): one-hot kernel, binary gate, one-hot attention, so the position
         stays sharp over thousands of steps instead of blurring a little every step.
         """
+        if self.window:
+            if patch is None:
+                raise ValueError("a windowed memory writes the input frame: pass its `patch`")
+            erase, add = patch.chunk(2, dim=1)  # (B, D, W, W) each
+            memory = self.write_window(memory, alpha, torch.sigmoid(erase), torch.tanh(add))
         kernel = self.kernels(action, hard=hard)  # (B, 3, 3)
         gate = torch.sigmoid(self.gate_mlp(h - h_prev)).squeeze(-1)  # (B,)
         if hard:
@@ -85,6 +113,8 @@ class Memory(nn.Module):
         alpha = self.move(alpha, kernel, gate)
         if hard:
             alpha = _one_hot_argmax(alpha.flatten(1)).view_as(alpha)
+        if self.window:
+            return memory, alpha, self.read_window(memory, alpha, self.window), gate
         erase, add = self.erase_add(h).chunk(2, dim=-1)  # (B, D) each
         memory = self.write(memory, alpha, torch.sigmoid(erase), torch.tanh(add))
         return memory, alpha, self.read(memory, alpha), gate
@@ -131,6 +161,71 @@ class Memory(nn.Module):
     def read(memory: Tensor, alpha: Tensor) -> Tensor:
         """alpha^T M: (B, N*N, D), (B, ..., N, N) -> (B, ..., D)."""
         return torch.einsum("b...p,bpd->b...d", alpha.flatten(-2), memory)
+
+    @staticmethod
+    def read_window(memory: Tensor, alpha: Tensor, window: int) -> Tensor:
+        """The W x W cells around alpha: (B, N*N, D), (B, ..., N, N) -> (B, ..., D, W, W).
+
+        window[o] = sum_q alpha[q] M[q + o - c] (c = W // 2): M correlated with alpha, i.e.
+        convolved with alpha flipped. FFT size N + c keeps the wrapped-around part of the
+        circular convolution out of the rows and columns read.
+        """
+        n, c = alpha.shape[-1], window // 2
+        b, lead = memory.shape[0], alpha.shape[1:-2]
+        grid = memory.transpose(1, 2).reshape(b, *(1,) * len(lead), -1, n, n)  # (B, [1...], D, N, N)
+        size = (n + c, n + c)
+        product = torch.fft.rfft2(grid.float(), s=size) * torch.fft.rfft2(alpha.flip(-1, -2).float(), s=size)[..., None, :, :]
+        full = torch.fft.irfft2(product, s=size)  # (B, ..., D, N + c, N + c): full[i] = window[i - (N - 1) + c]
+        return full[..., n - 1 - c:n + c, n - 1 - c:n + c].to(memory.dtype)
+
+    @staticmethod
+    def write_window(memory: Tensor, alpha: Tensor, erase: Tensor, add: Tensor) -> Tensor:
+        """M * (1 - alpha (*) E) + alpha (*) A: a W x W patch written around alpha.
+        memory (B, N*N, D), alpha (B, N, N), erase/add (B, D, W, W); cells off the grid are dropped."""
+        b, n = alpha.shape[:2]
+        w = erase.shape[-1]
+        c, size = w // 2, (n + w - 1, n + w - 1)
+        spread = torch.fft.rfft2(alpha.float(), s=size)[:, None]  # (B, 1, ., .)
+
+        def placed(patch: Tensor) -> Tensor:  # (B, D, W, W) -> (B, N*N, D): sum_q alpha[q] patch[p - q + c]
+            full = torch.fft.irfft2(spread * torch.fft.rfft2(patch.float(), s=size), s=size)
+            return full[..., c:c + n, c:c + n].flatten(-2).transpose(1, 2).to(memory.dtype)
+
+        return memory * (1 - placed(erase)) + placed(add)
+
+
+class WindowWriter(nn.Module):
+    """x_t (B, 3, S, S) -> (B, 2D, W, W): the erase/add logits a windowed memory writes at the
+    W x W cells the frame shows.
+
+    The view is taken to be W cells of S // W px, centred (64 px over 15 cells: 60 px and a
+    2 px border): that crop, stride-2 convs while the map halves evenly and stays at least W
+    wide (60 -> 30 -> 15), an average pool to exactly W x W when it is not there yet, then a
+    3x3 and a 1x1 conv.
+    """
+
+    def __init__(self, *, frame_size: int, channels: int, dim: int, window: int):
+        super().__init__()
+        self.window, cell = window, frame_size // window
+        if cell < 1:
+            raise ValueError(f"a {window}-cell memory window does not fit {frame_size} px frames")
+        self.crop = ((frame_size - window * cell) // 2, window * cell)
+        convs, c_in, size = [], 3, window * cell
+        while size % 2 == 0 and size // 2 >= window:
+            convs.append(conv3x3(c_in, channels * min(2 ** len(convs), 4), stride=2))
+            c_in, size = convs[-1].out_channels, size // 2
+        self.convs = nn.ModuleList(convs)
+        self.mix = conv3x3(c_in, c_in)
+        self.out = nn.Conv2d(c_in, 2 * dim, 1)
+
+    def forward(self, frame: Tensor) -> Tensor:
+        start, size = self.crop
+        x = frame[..., start:start + size, start:start + size]
+        for conv in self.convs:
+            x = act(conv(x))
+        if x.shape[-1] != self.window:
+            x = F.adaptive_avg_pool2d(x, self.window)
+        return self.out(act(self.mix(x)))
 
 
 def kernel_sharing(action_names: list[str], *, tie: bool) -> tuple[list[int], list[int]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gamegan.model.layers import ResUpBlock, SubPixelOut, act, conv3x3, pyramid
@@ -117,6 +118,41 @@ class SimpleRenderer(nn.Module):
         return Rendered(drawn + copy * (previous - drawn), drawn[:, None], (1 - copy)[:, None], copy)
 
 
+def window_grid(window: int, frame_size: int, size: int) -> Tensor:
+    """Where each cell of a size x size map of the frame lies in a W x W window of memory cells,
+    as `grid_sample` coordinates (1, size, size, 2). The window covers the frame's centred
+    W * (S // W) pixels, one cell per S // W px (64 px over 15 cells: 60 px, 2 px border),
+    which is where a view that scrolls one cell per move puts its cells."""
+    cell = frame_size // window
+    pad = (frame_size - window * cell) / 2
+    centres = (torch.arange(size, dtype=torch.float64) + 0.5) * frame_size / size  # in px
+    x = ((centres - pad) / (window * cell) * 2 - 1).float()
+    gy, gx = torch.meshgrid(x, x, indexing="ij")
+    return torch.stack([gx, gy], dim=-1)[None]
+
+
+class WindowToFrame(nn.Module):
+    """A window of memory cells (N, D, W, W) -> a 1x1 conv of it laid onto a size x size map of
+    the frame (N, C, size, size), each cell where the view shows it (zero outside the window)."""
+
+    def __init__(self, read_dim: int, out_channels: int, *, window: int, frame_size: int, size: int):
+        super().__init__()
+        self.conv = nn.Conv2d(read_dim, out_channels, 1)
+        self.register_buffer("grid", window_grid(window, frame_size, size), persistent=False)
+
+    def forward(self, window: Tensor) -> Tensor:
+        x = self.conv(window)
+        grid = self.grid.to(x.dtype).expand(x.shape[0], -1, -1, -1)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class WindowRough(WindowToFrame):
+    """Component 0's rough map from a window read, flattened (N, C*r*r) as `to_rough` gives it."""
+
+    def forward(self, window: Tensor) -> Tensor:
+        return super().forward(window).flatten(1)
+
+
 class DisentanglingRenderer(nn.Module):
     """K components, one shared SPADE-style decoder, softmax fine masks.
 
@@ -151,6 +187,7 @@ class DisentanglingRenderer(nn.Module):
     def __init__(
         self, *, frame_size: int, hidden_dim: int, read_dim: int | None, n_components: int, code_dim: int,
         attribute_channels: int, channels: int, mask_temperature: float, renderer_input: bool = False,
+        read_window: int = 0,
     ):
         super().__init__()
         self.renderer_input = renderer_input
@@ -165,6 +202,14 @@ class DisentanglingRenderer(nn.Module):
         self.to_codes = nn.Linear(hidden_dim, n_from_h * code_dim)
         code_dims = ([read_dim] if self.has_static else []) + [code_dim] * n_from_h
         self.to_rough = nn.ModuleList(nn.Linear(d, (1 + a) * r * r) for d in code_dims)
+        self.window_skips = None
+        if read_window and self.has_static:
+            # A windowed memory read is already a map: component 0's rough map is a 1x1 conv of
+            # it, and every finer decoder size gets it as a skip (the world at that resolution).
+            self.to_rough[0] = WindowRough(read_dim, 1 + a, window=read_window, frame_size=frame_size, size=r)
+            self.window_skips = nn.ModuleList(
+                WindowToFrame(read_dim, c, window=read_window, frame_size=frame_size, size=size)
+                for c, size in zip(self.widths[1:], self.sizes[1:]))
         self.types = nn.Parameter(torch.randn(n_components, a))  # v_k
         cond = 3 * a if renderer_input else 2 * a
         if renderer_input:
@@ -206,7 +251,10 @@ class DisentanglingRenderer(nn.Module):
         seen = self._input_features(previous, n, k, cond) if self.renderer_input else None
         if seen is not None:
             cond = torch.cat([cond, seen[0]], dim=1)  # (N*K', 3A, r, r)
-        out = self._decode(cond, None if seen is None else seen[1:])  # (N*K', 4 or 5, S, S)
+        skips = None if seen is None else seen[1:]
+        if self.window_skips is not None:
+            skips = self._window_skips(codes[0], n, k, skips)
+        out = self._decode(cond, skips)  # (N*K', 4 or 5, S, S)
         s = out.shape[-1]
         rgb = torch.tanh(out[:, :3]).view(n, k, 3, s, s)  # (N, K', 3, S, S)
         if static_only:
@@ -249,6 +297,20 @@ class DisentanglingRenderer(nn.Module):
             if maps is not None and k > dynamic:
                 full[:, dynamic:] = maps[level][:, None]
             out.append(full.flatten(0, 1))
+        return out
+
+    def _window_skips(self, window: Tensor, n: int, k: int, skips: list[Tensor] | None) -> list[Tensor]:
+        """The window read (N, D, W, W) resized to every finer decoder size, added to component
+        0's skips (zeros for the others unless the input frame's features are there)."""
+        out = []
+        for i, to_frame in enumerate(self.window_skips):
+            static = to_frame(window)  # (N, C, s, s)
+            if skips is None:
+                rest = static.new_zeros(n, k - 1, *static.shape[1:])
+            else:
+                rest = skips[i].view(n, k, *static.shape[1:])[:, 1:]
+                static = static + skips[i].view(n, k, *static.shape[1:])[:, 0]
+            out.append(torch.cat([static[:, None], rest], dim=1).flatten(0, 1))
         return out
 
     def _decode(self, cond: Tensor, skips: list[Tensor] | None = None) -> Tensor:
