@@ -10,8 +10,6 @@ Figures, per model:
   and compared with the recorded `state/*`;
 - action faithfulness: an inverse-dynamics classifier trained on real transitions
   (gamegan.inverse_dynamics) labels each generated transition; its accuracy on them;
-- loop closure (maze data): k valid steps and their reverse; how far the returned frame is
-  from the start frame, on wall cells and overall, for each k;
 - diversity: two rollouts with different noise; how much they differ on ghost cells and on
   wall cells (a stochastic model should vary the first and keep the second);
 - pixel sources (gamegan.pixel_sources): which renderer source (static, each dynamic
@@ -48,7 +46,7 @@ from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
 from gamegan.inverse_dynamics import InverseDynamicsConfig, fit_inverse_dynamics
 from gamegan.image_quality import PSNR_CAP_DB
-from gamegan.metrics import ModelScores, Scorer, loop_walk
+from gamegan.metrics import ModelScores, Scorer
 from gamegan.model.types import Rollout, SimState
 from gamegan.pixel_sources import PixelSources, blend_weights, entity_class, source_names
 from gamegan.report import REFERENCE, write_report
@@ -69,10 +67,6 @@ class EvalSettings:
     """Use the first N episodes of the data; None uses all."""
     batch_size: int = 16
     """Windows rolled out together."""
-    loop_ks: tuple[int, ...] = (5, 10, 20)
-    """Loop closure: steps out (and as many back)."""
-    loop_starts: int = 16
-    """Loop closure: starts (one per episode, from the first episodes)."""
     diversity_windows: int = 16
     """Free-running windows rolled out a second time with other noise."""
     control_horizons: tuple[int, ...] = (4, 8, 16)
@@ -92,7 +86,7 @@ class EvalSettings:
     min_fraction: float = 0.5
     """A cell holds a sprite when this share of the sprite's area has its palette colour."""
     seed: int = 0
-    """Seeds the models' noise (the same for every model) and the loop-closure walks."""
+    """Seeds the models' noise (the same for every model)."""
     inverse_dynamics: InverseDynamicsConfig = field(default_factory=InverseDynamicsConfig)
     """How the action-faithfulness classifier is trained."""
 
@@ -110,7 +104,7 @@ class RecordedFrames(nn.Module):
     """The reference "model": its rollout returns the recorded next frames it is given.
 
     It relies on what evaluation passes to `rollout` (whole real windows), so it only has a
-    rollout; it cannot step into an unrecorded future (no loop closure, no diversity).
+    rollout; it cannot step into an unrecorded future (no come-back-home, no diversity).
     """
 
     replays_recorded = True
@@ -203,7 +197,6 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                         _free_running(m, batch, scorer, results[m.name], settings, noise_seed, meta.n_actions)
                     if bar:
                         bar.advance(task, len(group))
-            starts = _loop_starts(ds, n_eps, scorer, settings, skipped)
         walks = _home_walks(meta, reader, settings, skipped)
         home_reference = {}
         for k, ws in walks.items():
@@ -212,9 +205,6 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
         for m in entries:
             if getattr(m.simulator, "replays_recorded", False) or not hasattr(m.simulator, "step"):
                 continue  # these walk into futures no recording holds: only a steppable simulator can
-            if starts:
-                torch.manual_seed(settings.seed)
-                _loop_closure(m, starts, scorer, results[m.name], device)
             for k, ws in walks.items():
                 torch.manual_seed(settings.seed)
                 away, back = home.simulate_walks(m.simulator, ws, device)
@@ -261,7 +251,7 @@ def _reader(meta: Any, settings: EvalSettings, skipped: dict[str, str]) -> Palet
         return PaletteReader(meta.palette, geometry, settings.min_fraction)
     except (ValueError, KeyError, TypeError) as err:
         reason = f"frames cannot be read by palette ({err})"
-        for name in ("position_error", "ghost_count", "pellets", "loop_closure", "diversity"):
+        for name in ("position_error", "ghost_count", "pellets", "diversity"):
             skipped[name] = reason
         return None
 
@@ -412,6 +402,9 @@ def _home_walks(meta: Any, reader: PaletteReader | None, settings: EvalSettings,
     if reader is None:
         skipped["come_back_home"] = "frames cannot be read by palette"
         return {}
+    if meta.mode == "classic":
+        skipped["come_back_home"] = "classic mode: the view never moves, so every walk comes home to the same walls"
+        return {}
     try:
         config = GameConfig.from_dict(dict(meta.game))
     except (TypeError, ValueError) as err:
@@ -425,52 +418,6 @@ def _home_walks(meta: Any, reader: PaletteReader | None, settings: EvalSettings,
     if not walks:
         skipped["come_back_home"] = "no real-game start allowed a walk away and back"
     return walks
-
-
-# --- loop closure ------------------------------------------------------------------------------
-
-def _loop_starts(ds: Any, n_eps: int, scorer: Scorer, settings: EvalSettings, skipped: dict[str, str]) -> list[dict]:
-    """One start per episode (up to `loop_starts`): real context frames and a walk per k."""
-    reason = scorer.loop_closure_unavailable()
-    if reason:
-        skipped["loop_closure"] = reason
-        return []
-    rng = np.random.default_rng(settings.seed)
-    starts = []
-    for e in range(n_eps):
-        if len(starts) >= settings.loop_starts:
-            break
-        length = int(ds.episode_lengths[e])
-        if length < settings.context:
-            continue
-        t0 = int(rng.integers(settings.context - 1, length))
-        frames = ds.frames(e, t0 - settings.context + 1, t0 + 1)
-        actions = ds.actions(e)[t0 - settings.context + 1:t0].astype(np.int64)
-        walks = {k: loop_walk(scorer.walls(frames[-1]), scorer.pacman(frames[-1]), k, scorer.deltas, rng)
-                 for k in settings.loop_ks}
-        if all(w is not None for w in walks.values()):
-            starts.append({"frames": frames, "actions": actions, "walks": walks})
-    if not starts:
-        skipped["loop_closure"] = "no start frame with a valid walk for every k"
-    return starts
-
-
-@torch.no_grad()
-def _loop_closure(m: EvalModel, starts: list[dict], scorer: Scorer, scores: ModelScores,
-                  device: torch.device | str) -> None:
-    """Warm up on each start's real frames, walk out k steps and back, compare with the start."""
-    sim = m.simulator
-    frames = to_model_frames(np.stack([s["frames"] for s in starts])).to(device)  # (B, c, 3, H, W)
-    actions = torch.from_numpy(np.stack([s["actions"] for s in starts])).to(device)  # (B, c-1)
-    for k in starts[0]["walks"]:
-        walk = torch.from_numpy(np.stack([s["walks"][k] for s in starts])).to(device)  # (B, 2k)
-        state = sim.warmup(frames, actions)
-        far = None
-        for t in range(walk.shape[1]):
-            frame, state, _ = sim.step(state, walk[:, t])
-            if t == k - 1:
-                far = frame
-        scores.add_loop(k, scorer.loop_scores(frames[:, -1], far, frame))
 
 
 def _plain(x: Any) -> Any:

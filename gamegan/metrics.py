@@ -71,9 +71,6 @@ def finite_or_none(x: float) -> float | None:
 
 # --- scoring windows of generated frames against the recording ---------------------------------
 
-DIRECTIONS = {"UP": (-1, 0), "DOWN": (1, 0), "LEFT": (0, -1), "RIGHT": (0, 1)}
-"""Action names whose effect on Pac-Man's cell loop closure needs to know."""
-
 
 class Scorer:
     """Per-frame figures for generated frames: image quality, what the palette reader finds
@@ -98,8 +95,6 @@ class Scorer:
                         self.use.add(name)
                     else:
                         skipped[name] = f"the data has no state/{needs}"
-        names = list(meta.action_names)
-        self.deltas = {names.index(n): d for n, d in DIRECTIONS.items()} if set(DIRECTIONS) <= set(names) else None
 
     # -- image quality ------------------------------------------------------------------------
 
@@ -154,63 +149,9 @@ class Scorer:
         return {"ghost_cells": _masked_mean(diff, ghosts), "wall_cells": _masked_mean(diff, walls),
                 "all_pixels": diff.mean(axis=(1, 2))}
 
-    # -- loop closure -------------------------------------------------------------------------
-
-    def loop_closure_unavailable(self) -> str | None:
-        """Why loop closure cannot run on this data, or None."""
-        if self.reader is None:
-            return "frames cannot be read by palette"
-        if self.mode != "maze":
-            return f"{self.mode} mode: the view never moves, so there is no loop to close (maze data only)"
-        if self.deltas is None:
-            return "the actions are not named UP/DOWN/LEFT/RIGHT"
-        return None
-
-    def walls(self, frame: np.ndarray) -> np.ndarray:
-        """Wall cells of one uint8 (H, W, 3) frame, bool (R, C)."""
-        return self.reader.read(frame[None]).walls[0]
-
-    def pacman(self, frame: np.ndarray) -> tuple[int, int]:
-        r, c = self.reader.read(frame[None]).pacman[0]
-        return int(r), int(c)
-
-    def loop_scores(self, start: Tensor, far: Tensor, back: Tensor) -> dict[str, np.ndarray]:
-        """MSE on [0, 1] per start: returned vs start frame, on all pixels and on the start's
-        wall cells (0 for a perfect simulator: walls never change), and far point vs start
-        (how far the walk took the view: a simulator that never moves scores 0 there)."""
-        walls = self.geometry.pixels(self.reader.read(to_uint8_frames(start)).walls)
-        sq_back = (((back - start) / 2) ** 2).mean(dim=-3).cpu().numpy()  # (B, H, W)
-        sq_far = (((far - start) / 2) ** 2).mean(dim=-3).cpu().numpy()
-        return {"mse": sq_back.mean(axis=(1, 2)), "wall_mse": _masked_mean(sq_back, walls),
-                "far_mse": sq_far.mean(axis=(1, 2))}
-
-
 def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     n = mask.sum(axis=(1, 2))
     return np.where(n > 0, (values * mask).sum(axis=(1, 2)) / np.maximum(n, 1), np.nan)
-
-
-def loop_walk(walls: np.ndarray, start: tuple[int, int], k: int, deltas: dict[int, tuple[int, int]],
-              rng: np.random.Generator) -> np.ndarray | None:
-    """k random valid moves inside the view from `start` (no immediate turning back unless at
-    a dead end), then the same moves undone in reverse order: int (2k,), or None when Pac-Man
-    was not found or cannot move."""
-    if start[0] < 0:
-        return None
-    opposite = {a: b for a in deltas for b in deltas if deltas[a][0] == -deltas[b][0] and deltas[a][1] == -deltas[b][1]}
-    rows, cols = walls.shape
-    pos, path = start, []
-    for _ in range(k):
-        options = [a for a, (dr, dc) in deltas.items()
-                   if 0 <= pos[0] + dr < rows and 0 <= pos[1] + dc < cols and not walls[pos[0] + dr, pos[1] + dc]]
-        if path and len(options) > 1:
-            options = [a for a in options if a != opposite[path[-1]]]
-        if not options:
-            return None
-        a = int(options[int(rng.integers(len(options)))])
-        pos = (pos[0] + deltas[a][0], pos[1] + deltas[a][1])
-        path.append(a)
-    return np.array(path + [opposite[a] for a in reversed(path)], dtype=np.int64)
 
 
 class ModelScores:
@@ -222,7 +163,6 @@ class ModelScores:
         self.teacher: dict[str, list[np.ndarray]] = {}
         self.free: dict[str, list[np.ndarray]] = {}  # (B, n) arrays, column j = horizon j + 1
         self.div: dict[str, list[np.ndarray]] = {}
-        self.loops: dict[int, dict[str, np.ndarray]] = {}
         self.strips: list[np.ndarray] = []  # (T, H, W, 3): context frames then generated
         self.real_strips: list[np.ndarray] = []
         self.diversity_windows = 0
@@ -243,9 +183,6 @@ class ModelScores:
             self.diversity_windows += windows
         for k, v in scores.items():
             self.div.setdefault(k, []).append(v)
-
-    def add_loop(self, k: int, scores: dict[str, np.ndarray]) -> None:
-        self.loops[k] = scores
 
     def by_horizon(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Mean per horizon 1..H (NaN where no value) and the number of values behind each."""
@@ -279,9 +216,6 @@ class ModelScores:
             pred = np.concatenate([a.reshape(-1) for a in self.free["action_pred"]])
             out["action_faithfulness"] = {"accuracy": float((true == pred).mean()), "pairs": int(len(true)),
                                           "confusion": confusion_matrix(true, pred, n_actions).tolist()}
-        if self.loops:
-            out["loop_closure"] = {str(k): {**{name: nan_mean(v) for name, v in s.items()}, "starts": int(len(s["mse"]))}
-                                   for k, s in self.loops.items()}
         if self.div:
             out["diversity"] = {**{k: nan_mean(np.concatenate([a.reshape(-1) for a in v])) for k, v in self.div.items()},
                                 "windows": self.diversity_windows}

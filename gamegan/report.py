@@ -83,7 +83,7 @@ def _markdown(figures: dict, plots: list[str]) -> str:
                 _table(["model"] + [f"err h={h}" for h in hs] + [f"lost h={h}" for h in hs],
                        [[n] + [_at(m, "position_error", h) for h in hs] + [_at(m, "lost", h) for h in hs]
                         for n, m in models.items()]), ""]
-    out += (_agreement(figures, names), _loops(models), _diversity(models), _pixel_sources(models),
+    out += (_agreement(figures, names), _diversity(models), _pixel_sources(models),
             _controllability(models), _come_back_home(figures))
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
@@ -109,22 +109,6 @@ def _agreement(figures: dict, names: list[str]) -> str:
                  f"{idf.get('heldout_pairs')} real transitions of held-out episodes it scores "
                  f"{_fmt(idf.get('heldout_accuracy'))}. A move into a wall looks like NOOP, so 1.0 is out of reach.", ""]
     return "\n".join(text)
-
-
-def _loops(models: dict) -> str | None:
-    have = {n: m["loop_closure"] for n, m in models.items() if "loop_closure" in m}
-    if not have:
-        return None
-    ks = list(next(iter(have.values())))
-    rows = [[n] + [lc[k]["wall_mse"] for k in ks] + [lc[k]["mse"] for k in ks] + [lc[k]["far_mse"] for k in ks]
-            for n, lc in have.items()]
-    starts = next(iter(have.values()))[ks[0]]["starts"]
-    return "\n".join([
-        "## Loop closure (maze)", "",
-        f"{starts} starts; k valid steps out and k back. MSE on [0, 1] pixels between the start frame and the "
-        "returned frame, on the start's wall cells (0 for a perfect simulator) and on all pixels (ghosts move "
-        "and pellets get eaten, so not 0); `far` is the start vs the turning point (near 0 means the view never moved).", "",
-        _table(["model"] + [f"wall k={k}" for k in ks] + [f"all k={k}" for k in ks] + [f"far k={k}" for k in ks], rows), ""])
 
 
 def _diversity(models: dict) -> str | None:
@@ -260,9 +244,9 @@ def _plots(figures: dict, out_dir: Path) -> list[Path]:
     confusion = _confusion_plot(plt, figures, out_dir)
     if confusion:
         written.append(confusion)
-    loops = _loop_plot(plt, figures, out_dir)
-    if loops:
-        written.append(loops)
+    home = _home_plot(plt, figures, out_dir)
+    if home:
+        written.append(home)
     return written
 
 
@@ -292,18 +276,21 @@ def _confusion_plot(plt: Any, figures: dict, out_dir: Path) -> Path | None:
     return _save(fig, out_dir / "action_confusion.png")
 
 
-def _loop_plot(plt: Any, figures: dict, out_dir: Path) -> Path | None:
-    have = {n: m["loop_closure"] for n, m in figures["models"].items() if "loop_closure" in m}
+def _home_plot(plt: Any, figures: dict, out_dir: Path) -> Path | None:
+    have = {n: m["come_back_home"] for n, m in figures["models"].items() if m.get("come_back_home")}
     if not have:
         return None
+    reference = figures.get("come_back_home_reference") or {}
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for n, lc in have.items():
-        ks = [int(k) for k in lc]
-        ax.plot(ks, [lc[str(k)]["wall_mse"] for k in ks], marker="o", label=n)
-    ax.set(xlabel="k (steps out, then back)", ylabel="MSE on wall cells", title="Loop closure")
+    for n, h in [*have.items(), *([("random frame of the episode", reference)] if reference else [])]:
+        ks = sorted(int(k) for k in h)
+        ax.errorbar(ks, [h[str(k)]["wall_agreement"] for k in ks], yerr=[h[str(k)]["wall_agreement_se"] for k in ks],
+                    marker="o", capsize=3, label=n, linestyle="--" if h is reference else "-")
+    ax.set(xlabel="k (moves away, then back)", ylabel="wall-cell agreement on return", title="Come back home",
+           ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, out_dir / "loop_closure.png")
+    return _save(fig, out_dir / "come_back_home.png")
 
 
 def _save(fig: Any, path: Path) -> Path:

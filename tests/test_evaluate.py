@@ -22,8 +22,7 @@ from recorder.record import RecordConfig, record
 from gamegan.evaluate import EvalModel, EvalSettings, RecordedFrames, evaluate, evaluate_models
 from gamegan.inverse_dynamics import InverseDynamicsConfig, cache_path, fit_inverse_dynamics
 from gamegan.image_quality import psnr, ssim
-from gamegan.metrics import loop_walk
-from gamegan.model.types import Rollout, SimState
+from gamegan.model.types import Rollout
 from gamegan.sprites import LOST, CellGeometry, PaletteReader, state_view
 
 FAST_ID = InverseDynamicsConfig(steps=60, channels=16, lr=3e-3, val_fraction=0.25)
@@ -217,7 +216,7 @@ def test_metrics_without_state_are_skipped_with_a_reason(eval_data, tmp_path):
     settings = EvalSettings(horizons=(1, 2), episodes=2, plots=False,
                             inverse_dynamics=InverseDynamicsConfig(steps=2, channels=8))
     figures = evaluate_models([], bare, tmp_path / "out", settings, progress=False)
-    assert set(figures["skipped"]) >= {"position_error", "ghost_count", "pellets", "loop_closure"}
+    assert set(figures["skipped"]) >= {"position_error", "ghost_count", "pellets", "come_back_home"}
     assert "state/pacman" in figures["skipped"]["position_error"]
     free = figures["models"]["recorded"]["free_running"]
     assert "position_error" not in free and free["psnr"]["all"] == 100.0
@@ -238,57 +237,6 @@ def test_inverse_dynamics_learns_real_actions_and_is_cached(eval_data):
         assert torch.equal(a, b)
     other = InverseDynamicsConfig(**{**FAST_ID.__dict__, "steps": 3})
     assert not fit_inverse_dynamics(eval_data, other, use_cache=False)[1]["from_cache"]
-
-
-# --- loop closure -----------------------------------------------------------------------------
-
-def test_loop_walk_is_valid_and_returns_to_its_start(tmp_path):
-    path = _record(tmp_path / "m", GameConfig(mode="maze", frame_size=32, max_steps=30), episodes=1)
-    reader, _, _, frames = _read_back(path)
-    seen = reader.read(frames[:1])
-    walls, start = seen.walls[0], tuple(int(v) for v in seen.pacman[0])
-    deltas = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}
-    for k in (5, 10, 20):
-        walk = loop_walk(walls, start, k, deltas, np.random.default_rng(k))
-        assert walk is not None and len(walk) == 2 * k
-        pos, far = start, 0
-        for a in walk:
-            pos = (pos[0] + deltas[a][0], pos[1] + deltas[a][1])
-            assert 0 <= pos[0] < walls.shape[0] and 0 <= pos[1] < walls.shape[1] and not walls[pos]
-            far = max(far, abs(pos[0] - start[0]) + abs(pos[1] - start[1]))
-        assert pos == start and far >= 2
-
-
-class _Frozen(torch.nn.Module):
-    """Never moves: returns the warm-up frame forever (or noise around it)."""
-
-    def __init__(self, noise: float = 0.0):
-        super().__init__()
-        self.noise = noise
-
-    def warmup(self, frames, actions, z=None):
-        return SimState(frame=frames[:, -1])
-
-    def step(self, state, action, z=None):
-        frame = (state.frame + self.noise * torch.randn_like(state.frame)).clamp(-1, 1)
-        return frame, SimState(frame=state.frame), {}
-
-    def rollout(self, frames, actions, warmup, z=None):
-        return Rollout(frames=frames[:, :1].expand(-1, frames.shape[1] - 1, -1, -1, -1).clone())
-
-
-def test_loop_closure_catches_a_simulator_that_never_moves(tmp_path):
-    path = _record(tmp_path / "m", GameConfig(mode="maze", frame_size=32, max_steps=40), episodes=3)
-    settings = EvalSettings(horizons=(1, 2), loop_ks=(3, 6), loop_starts=3, episodes=3, plots=False,
-                            diversity_windows=0, inverse_dynamics=InverseDynamicsConfig(steps=2, channels=8))
-    models = [EvalModel("frozen", _Frozen()), EvalModel("noisy", _Frozen(noise=0.5))]
-    out = evaluate_models(models, path, tmp_path / "out", settings, progress=False)
-    frozen, noisy = out["models"]["frozen"]["loop_closure"], out["models"]["noisy"]["loop_closure"]
-    assert "loop_closure" not in out["skipped"] and frozen["3"]["starts"] == 3
-    for k in ("3", "6"):
-        assert frozen[k]["wall_mse"] == 0.0 and frozen[k]["far_mse"] == 0.0  # "closed" only by never leaving
-        assert noisy[k]["wall_mse"] > 0.01
-    assert "Loop closure" in (tmp_path / "out" / "report.md").read_text()
 
 
 # --- the whole command on a trained run -------------------------------------------------------

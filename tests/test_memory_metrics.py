@@ -122,7 +122,7 @@ def test_a_frozen_view_comes_home_but_fails_away_in_the_evaluation_report(tmp_pa
     data = tmp_path / "maze"
     record(RecordConfig(out=data, episodes=2, seed=3, game=GameConfig(mode="maze", frame_size=32, n_ghosts=0,
                                                                       max_steps=40)))
-    settings = EvalSettings(horizons=(1, 2), episodes=2, plots=False, diversity_windows=0, loop_starts=0,
+    settings = EvalSettings(horizons=(1, 2), episodes=2, plots=False, diversity_windows=0,
                             home_ks=(3, 6), home_starts=4, control_horizons=(2,), control_windows=4,
                             inverse_dynamics=InverseDynamicsConfig(steps=2, channels=8))
     figures = evaluate_models([EvalModel("frozen", _Frozen())], data, tmp_path / "out", settings, progress=False)
