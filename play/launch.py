@@ -14,7 +14,7 @@ from play.loading import fallback_game_config, game_config_of, load_simulator, t
 from play.headless import parse_keys, run_headless
 from play.session import VIEWS, DataStarts, GameStarts, RealGameSession, Session, SimSession
 from recorder.dataset import open_dataset
-from recorder.display import has_display
+from recorder.display import has_display, no_display_reason
 from recorder.game import GameConfig
 
 NO_MODEL = f"{NO_SHIPPED_MODEL}; pass a run directory or checkpoint (or --real to play the real game)"
@@ -80,7 +80,7 @@ def play(path_or_none: Path | str | None, data: Path | str | None = None, real: 
     elif keys is not None or gif is not None:
         raise UsageError("--keys and --gif are for headless runs: add --headless (in the window, G records a GIF)")
     elif not has_display():
-        raise UsageError("no display to open a window on (DISPLAY/WAYLAND_DISPLAY unset): "
+        raise UsageError(f"no display to open a window on ({no_display_reason()}): "
                          "use --headless --keys SEQUENCE --gif OUT.gif")
     if path_or_none is None and not real:
         path_or_none = shipped_model()

@@ -7,11 +7,20 @@ import sys
 
 
 def has_display() -> bool:
-    """True with an X11/Wayland display, on a desktop OS, or when SDL is told to draw off screen
-    (`SDL_VIDEODRIVER=dummy` or `offscreen`, as tests do). Without one, SDL would silently fall
-    back to an invisible window and a human could not play."""
+    """True when a window would be seen: an X11/Wayland display, or a desktop OS. SDL told to
+    draw off screen (`SDL_VIDEODRIVER=dummy` or `offscreen`, as containers, CI and tests set)
+    opens windows nobody can see, so that is no display either: a person could not play, and a
+    command that waited for their keys would wait forever."""
     if os.environ.get("SDL_VIDEODRIVER", "").lower() in ("dummy", "offscreen"):
-        return True
+        return False
     if sys.platform in ("darwin", "win32"):
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def no_display_reason() -> str:
+    """Why `has_display()` is False, in a few words for an error message."""
+    driver = os.environ.get("SDL_VIDEODRIVER", "").lower()
+    if driver in ("dummy", "offscreen"):
+        return f"SDL_VIDEODRIVER={driver} draws windows nobody can see"
+    return "DISPLAY/WAYLAND_DISPLAY unset"

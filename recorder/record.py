@@ -25,7 +25,7 @@ import numpy as np
 
 from recorder.agents import Agent, make_agent
 from recorder.dataset import DatasetError, DatasetMeta, Episode, ShardWriter, list_shards, open_dataset, shard_name
-from recorder.display import has_display
+from recorder.display import has_display, no_display_reason
 from recorder.game import ACTION_NAMES, PALETTE, Game, GameConfig
 
 CREATED_WITH = "gamegan 0.1.0"
@@ -59,7 +59,7 @@ class RecordConfig:
         if self.agent == "human" and self.workers != 1:
             raise ValueError("the human agent records with one worker (--workers 1)")
         if self.agent == "human" and not has_display():
-            raise ValueError("the human agent needs a window, and there is no display here (DISPLAY/WAYLAND_DISPLAY unset)")
+            raise ValueError(f"the human agent needs a window, and there is no display here ({no_display_reason()})")
         if self.agent != "human":
             make_agent(self.agent, seed=0)  # an unknown agent name fails here, before any work
 

@@ -80,9 +80,13 @@ def test_demo_without_a_display_trains_plays_headless_and_reuses_its_model(tmp_p
     from play import demo
 
     monkeypatch.setattr(demo, "shipped_model", lambda: None)  # exercise the fallback even once a model ships
+    # A display variable but SDL's dummy driver (containers, CI): no one could see a window,
+    # so the demo must write its GIF rather than wait for keys forever.
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     console = Console(record=True, width=200)
     cfg = demo.DemoConfig(episodes=3, train_seconds=3)
-    gif = demo.run_demo(tmp_path, console, cfg, window=False)
+    gif = demo.run_demo(tmp_path, console, cfg)
     assert len(read_gif_frames(gif)) == len(demo.DEMO_KEYS) + 1
     assert (tmp_path / "run" / "checkpoints").is_dir()
     demo.run_demo(tmp_path, console, cfg, window=False)

@@ -426,6 +426,12 @@ def test_play_usage_errors(plain_run: Path, monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(UsageError) as err:
         play(plain_run)
     assert "--headless" in _one_line(err)
+    # SDL's dummy driver (containers, CI) would open a window nobody sees and wait for keys forever
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    with pytest.raises(UsageError) as err:
+        play(plain_run)
+    assert "SDL_VIDEODRIVER=dummy" in _one_line(err) and "--headless" in _one_line(err)
 
 
 def test_session_rejects_starts_of_another_frame_size(plain_run: Path) -> None:
