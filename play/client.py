@@ -35,6 +35,17 @@ def default_scale(frame_size: int, target: int = 512) -> int:
     return max(1, round(target / frame_size))
 
 
+def fit_scale(width: int, height: int, scale: int, extra_height: int, screen: tuple[int, int] | None) -> int:
+    """The largest integer scale <= `scale` (and >= 1) at which a width x height image, plus
+    `extra_height` px of HUD, fits in 95 % of the screen's width and 90 % of its height (room
+    for the window's frame and a task bar); `scale` itself when the screen size is unknown."""
+    if not screen or min(screen) <= 0:
+        return scale
+    fits_w = int(screen[0] * 0.95) // width
+    fits_h = (int(screen[1] * 0.90) - extra_height) // height
+    return max(1, min(scale, fits_w, fits_h))
+
+
 class Client:
     """The play window. `run()` until Esc (or `max_frames` redraws, for tests).
 
@@ -228,11 +239,17 @@ class Client:
             self._save_gif()
         self._pg.display.quit()
 
+    def _shown_scale(self, w: int, h: int) -> int:
+        """`scale`, lowered so the window fits the screen (side by side doubles its width)."""
+        desktop = getattr(self._pg.display, "get_desktop_sizes", lambda: [])()
+        return fit_scale(w, h, self.scale, self._hud.strip_height, desktop[0] if desktop else None)
+
     def _resize(self) -> None:
         if not hasattr(self, "_pg"):
             return
         h, w = self._image().shape[:2]
-        size = (w * self.scale, h * self.scale + self._hud.strip_height)
+        s = self._shown_scale(w, h)
+        size = (w * s, h * s + self._hud.strip_height)
         if self._screen is None or self._screen.get_size() != size:
             self._screen = self._pg.display.set_mode(size)
 
@@ -240,14 +257,15 @@ class Client:
         pg, screen = self._pg, self._screen
         image = self._image()
         h, w = image.shape[:2]
-        if (w * self.scale, h * self.scale + self._hud.strip_height) != screen.get_size():
+        s = self._shown_scale(w, h)
+        if (w * s, h * s + self._hud.strip_height) != screen.get_size():
             self._resize()
             screen = self._screen
         surface = pg.surfarray.make_surface(image.swapaxes(0, 1))
-        screen.blit(pg.transform.scale(surface, (w * self.scale, h * self.scale)), (0, 0))
-        self._hud.draw_strip(screen, h * self.scale, self._status(), self._flags(), now)
+        screen.blit(pg.transform.scale(surface, (w * s, h * s)), (0, 0))
+        self._hud.draw_strip(screen, h * s, self._status(), self._flags(), now)
         if self.show_help:
-            self._hud.draw_help(screen, h * self.scale)
+            self._hud.draw_help(screen, h * s)
         pg.display.flip()
 
     def _status(self) -> list[str]:

@@ -363,6 +363,16 @@ def test_client_run_is_bounded_and_esc_ends_it(memory_run: Path, tmp_path: Path)
     assert summary["frames"] == 1 and session.actions[-1] == LEFT
 
 
+def test_the_window_scale_shrinks_to_fit_the_screen() -> None:
+    from play.client import fit_scale
+
+    # 64 px side by side is 136 px wide: at scale 10 that is 1360 px, too wide for 1280
+    assert fit_scale(136, 64, 10, 40, (1280, 800)) == 8  # 1088 <= 1216 and 552 <= 720
+    assert fit_scale(64, 64, 8, 40, (1280, 800)) == 8  # fits: unchanged
+    assert fit_scale(136, 64, 10, 40, (100, 100)) == 1  # never below 1
+    assert fit_scale(136, 64, 10, 40, None) == 10  # screen size unknown
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="SDL falls back to its offscreen driver only without X11/Wayland")
 def test_client_refuses_an_invisible_window(plain_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY"):
