@@ -92,8 +92,9 @@ def _read_header(path: Path, f: h5py.File) -> _ShardHeader:
         shape = f[f"state/{name}"].shape
         if not shape or shape[0] != n_frames:
             raise DatasetError(f"{path}: state/{name} shape {shape} has first dim != {n_frames} frames")
-    return _ShardHeader(meta, start, length, table["seed"].astype(np.int64), agent,
-                        table["score"].astype(np.int64), state_fields)
+    score = table["score"]  # integer scores as int64; fractional ones stay what they are (as float64)
+    score = score.astype(np.float64 if np.issubdtype(score.dtype, np.floating) else np.int64)
+    return _ShardHeader(meta, start, length, table["seed"].astype(np.int64), agent, score, state_fields)
 
 
 class Dataset:
@@ -205,7 +206,7 @@ class Dataset:
         """seed, agent, score, length, shard path and index within the shard of episode i."""
         k, _, length = self._locate(i)
         i %= self.n_episodes
-        return {"seed": int(self._seed[i]), "agent": self._agent[i], "score": int(self._score[i]),
+        return {"seed": int(self._seed[i]), "agent": self._agent[i], "score": self._score[i].item(),
                 "length": length, "shard": str(self.shards[k]), "index_in_shard": int(self._local[i])}
 
     def close(self) -> None:
@@ -267,12 +268,22 @@ def validate(path: str | Path, deep: bool = False) -> dict:
                 "frames": ds.n_frames, "deep": deep}
 
 
+# What each required dataset may hold: any dtype of the kinds its meaning allows (we write the
+# first of each), so a recording made by another program need not match ours bit for bit.
+_DTYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "frames": ((np.uint8,), "uint8 (RGB 0-255)"),
+    "actions": ((np.signedinteger,), "a signed integer type (ids, -1 at episode ends; we write int8)"),
+    "episodes/start": ((np.integer,), "an integer type (we write int64)"),
+    "episodes/length": ((np.integer,), "an integer type (we write int64)"),
+    "episodes/seed": ((np.integer,), "an integer type (we write int64)"),
+    "episodes/score": ((np.integer, np.floating), "a numeric type (we write int64)"),
+}
+
+
 def _check_contents(path: Path, f: h5py.File, n_actions: int) -> None:
-    expected = {"frames": np.uint8, "actions": np.int8, "episodes/start": np.int64,
-                "episodes/length": np.int64, "episodes/seed": np.int64, "episodes/score": np.int64}
-    for name, dtype in expected.items():
-        if f[name].dtype != dtype:
-            raise DatasetError(f"{path}: {name} has dtype {f[name].dtype}, expected {np.dtype(dtype)}")
+    for name, (kinds, wanted) in _DTYPES.items():
+        if not any(np.issubdtype(f[name].dtype, kind) for kind in kinds):
+            raise DatasetError(f"{path}: {name} has dtype {f[name].dtype}, expected {wanted}")
     if h5py.check_string_dtype(f["episodes/agent"].dtype) is None:
         raise DatasetError(f"{path}: episodes/agent is not a string dataset")
     start, length = f["episodes/start"][()], f["episodes/length"][()]
@@ -372,4 +383,4 @@ def episode_catches(ds: Dataset, episode: int) -> np.ndarray:
 def _stats(values: np.ndarray) -> dict | None:
     if not len(values):
         return None
-    return {"mean": float(values.mean()), "min": int(values.min()), "max": int(values.max())}
+    return {"mean": float(values.mean()), "min": values.min().item(), "max": values.max().item()}
