@@ -159,13 +159,16 @@ def build_train_config(preset_name: str, out: Path, resume: bool, overrides: lis
                        kind: str | None = None, init_from: Path | None = None) -> "Config":  # noqa: F821
     """Preset (or the run's stored config when resuming, or the config of the weights a new run
     starts from), the model kind, then `key=value` overrides."""
-    from gamegan.checkpoint import read_config, resolve_checkpoint
+    from gamegan.checkpoint import latest_checkpoint, read_config, resolve_checkpoint
     from gamegan.config import Config, apply_overrides, preset, with_model_kind
     from gamegan.train import check_resume_config
 
     stored = out / "config.json"
+    latest = latest_checkpoint(out) if resume and out.is_dir() else None
     if resume and stored.exists():
         base = Config.load(stored)
+    elif latest is not None:  # config.json lost (a copy, a crash at the start): checkpoints carry it too
+        base = read_config(latest)
     elif init_from is not None:
         base = read_config(resolve_checkpoint(init_from))
     else:

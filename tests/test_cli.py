@@ -99,3 +99,16 @@ def test_export_writes_a_shareable_model_that_plays(tiny_run, tmp_path):
     assert "mine.config.json" in text and (tmp_path / "mine.config.json").is_file()
     invoke("play", out, "--headless", "--keys", "LR", "--gif", tmp_path / "p.gif")
     assert len(read_gif_frames(tmp_path / "p.gif")) >= 2
+
+
+def test_resume_without_config_json_takes_the_config_its_checkpoints_carry(tmp_path):
+    from gamegan.checkpoint import save_weights
+    from gamegan.cli import build_train_config
+    from gamegan.config import preset
+    from gamegan.model.factory import build_model
+
+    config = preset("tiny")
+    config.model.hidden_dim = 48  # not the default preset's
+    save_weights(tmp_path / "checkpoints" / "step_0000005.safetensors", build_model(config.model), config, step=5)
+    resumed = build_train_config("small", tmp_path, resume=True, overrides=[])
+    assert resumed.model.hidden_dim == 48 and resumed.model.frame_size == 32
