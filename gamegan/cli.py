@@ -80,6 +80,7 @@ def record(
 ) -> None:
     """Record episodes of the game played by a bot (or you) into sharded HDF5."""
     from gamegan.progress import episode_progress
+    from recorder.record import check_output
     from recorder.record import record as run_record
 
     with user_errors():
@@ -87,6 +88,7 @@ def record(
             game = _GC(**_given(mode=mode, layout=layout, n_ghosts=ghosts, frame_size=size, max_steps=max_steps))
             cfg = _RC(out=out, append=append, game=game, **_given(
                 episodes=episodes, workers=workers, seed=seed, agent=agent, shard_episodes=shard_episodes))
+        check_output(cfg)  # refuse a non-empty --out before any progress is drawn
         with episode_progress(cfg.episodes, "recording") as advance:
             summary = run_record(cfg, on_progress=advance)
     state = "interrupted, finished episodes kept" if summary.interrupted else "done"

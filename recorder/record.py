@@ -154,8 +154,9 @@ def _record_worker(cfg: RecordConfig, worker: int, indices: list[int], report: C
     return written
 
 
-def _check_output(cfg: RecordConfig) -> int:
-    """Validate the output directory; returns the episode count already there."""
+def check_output(cfg: RecordConfig) -> int:
+    """Validate the output directory; returns the episode count already there. `record` calls
+    it first; a caller that draws progress calls it before drawing anything. Raises DatasetError."""
     shards = list_shards(cfg.out) if cfg.out.is_dir() else []
     if not shards:
         return 0
@@ -197,7 +198,7 @@ def record(cfg: RecordConfig, on_progress: Callable[[int, int], None] | None = N
     Raises DatasetError when the output directory holds an incompatible or unexpected dataset.
     """
     cfg.out.mkdir(parents=True, exist_ok=True)
-    first = _check_output(cfg)
+    first = check_output(cfg)
     indices = list(range(first, first + cfg.episodes))
     report = on_progress or (lambda e, f: None)
     counts = [0, 0]

@@ -124,3 +124,12 @@ def test_human_agent_without_a_display_is_refused(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValueError, match="no display"):
         RecordConfig(out=tmp_path / "h", agent="human", episodes=1)
+
+
+def test_record_into_a_dataset_refuses_before_drawing_any_progress(tmp_path):
+    record(RecordConfig(out=tmp_path / "d", episodes=1, seed=0, game=GameConfig(layout="small", frame_size=32,
+                                                                               max_steps=5)))
+    result = subprocess.run(cli("record", "--out", str(tmp_path / "d"), "--episodes", "50"), env=cli_env(),
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "already holds 1 shard(s)" in result.stderr
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
