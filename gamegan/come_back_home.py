@@ -44,9 +44,18 @@ class HomeWalk:
     frames: np.ndarray  # uint8 (c, H, W, 3): the real frames the simulator warms up on
     actions: np.ndarray  # int64 (c-1,): the actions between them
     walk: np.ndarray  # int64 (2k,): k moves away, then their reverse
-    away: np.ndarray  # uint8 (H, W, 3): the real frame at the turning point, after the k moves away
-    home: np.ndarray  # uint8 (H, W, 3): the real frame after the walk (Pac-Man back at the start cell)
+    real: np.ndarray  # uint8 (2k, H, W, 3): the real frame after each move of the walk
     other: np.ndarray  # uint8 (H, W, 3): a real frame from the middle of the walk, at random (the reference)
+
+    @property
+    def away(self) -> np.ndarray:
+        """The real frame at the turning point, after the k moves away."""
+        return self.real[len(self.walk) // 2 - 1]
+
+    @property
+    def home(self) -> np.ndarray:
+        """The real frame after the walk (Pac-Man back at the start cell)."""
+        return self.real[-1]
 
 
 def plan_walk(game: Game, k: int, rng: np.random.Generator) -> tuple[list[int], list[np.ndarray]] | None:
@@ -108,26 +117,34 @@ def _one_walk(config: GameConfig, k: int, seed: int, context: int, rng: np.rando
     # The reference: any frame strictly between leaving and coming home.
     between = seen[:-1]
     return HomeWalk(seed, np.stack(frames), np.asarray(actions, dtype=np.int64), np.asarray(walk, dtype=np.int64),
-                    seen[k - 1], frame, between[int(rng.integers(len(between)))])
+                    np.stack(seen), between[int(rng.integers(len(between)))])
 
 
 @torch.no_grad()
-def simulate_walks(simulator: Any, walks: Sequence[HomeWalk],
-                   device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """The simulator's frames at the turning point and on return, each uint8 (N, H, W, 3):
-    warm up on each walk's real start, take its 2k actions (all walks of one call have the same k)."""
+def simulate_walks(simulator: Any, walks: Sequence[HomeWalk], device: torch.device | str = "cpu") -> np.ndarray:
+    """The simulator's frame after each move, uint8 (N, 2k, H, W, 3) (column k - 1 is the turning
+    point, the last one the return): warm up on each walk's real start, take its 2k actions
+    (all walks of one call have the same k)."""
     if isinstance(simulator, torch.nn.Module):
         simulator.eval()
     frames = to_model_frames(np.stack([w.frames for w in walks])).to(device)  # (N, c, 3, H, W)
     actions = torch.from_numpy(np.stack([w.actions for w in walks])).to(device)  # (N, c-1)
     walk = torch.from_numpy(np.stack([w.walk for w in walks])).to(device)  # (N, 2k)
     state = simulator.warmup(frames, actions)
-    frame, away = state.frame, None
+    drawn = []
     for t in range(walk.shape[1]):
         frame, state, _ = simulator.step(state, walk[:, t])
-        if t == walk.shape[1] // 2 - 1:
-            away = frame
-    return to_uint8_frames(away), to_uint8_frames(frame)
+        drawn.append(to_uint8_frames(frame))
+    return np.stack(drawn, axis=1)
+
+
+def walk_strip(walk: HomeWalk, drawn: np.ndarray, gutter: int = 2) -> np.ndarray:
+    """One walk as frames for a GIF, uint8 (1 + 2k, H, W + gutter + W, 3): the simulator's frame
+    (left) beside the real game's (right), from the start through every move."""
+    sim = np.concatenate([walk.frames[-1:], drawn])  # (1 + 2k, H, W, 3)
+    real = np.concatenate([walk.frames[-1:], walk.real])
+    bar = np.full((*sim.shape[:2], gutter, 3), 128, dtype=np.uint8)
+    return np.concatenate([sim, bar, real], axis=2)
 
 
 def home_scores(reader: Any, drawn: np.ndarray, home: np.ndarray) -> dict[str, np.ndarray]:

@@ -46,6 +46,7 @@ from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
 from gamegan.inverse_dynamics import InverseDynamicsConfig, fit_inverse_dynamics
 from gamegan.image_quality import PSNR_CAP_DB
+from gamegan.media import save_gif
 from gamegan.metrics import ModelScores, Scorer
 from gamegan.model.types import Rollout, SimState
 from gamegan.pixel_sources import PixelSources, blend_weights, entity_class, source_names
@@ -198,7 +199,7 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                     if bar:
                         bar.advance(task, len(group))
         walks = _home_walks(meta, reader, settings, skipped)
-        home_reference = {}
+        home_reference, home_gif = {}, None
         for k, ws in walks.items():
             home_reference[str(k)] = home.summarize(home.home_scores(reader, np.stack([w.other for w in ws]),
                                                                      np.stack([w.home for w in ws])))
@@ -207,10 +208,13 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                 continue  # these walk into futures no recording holds: only a steppable simulator can
             for k, ws in walks.items():
                 torch.manual_seed(settings.seed)
-                away, back = home.simulate_walks(m.simulator, ws, device)
-                scores = home.summarize(home.home_scores(reader, back, np.stack([w.home for w in ws])))
-                scores.update(home.summarize(home.home_scores(reader, away, np.stack([w.away for w in ws])), prefix="away_"))
+                drawn = home.simulate_walks(m.simulator, ws, device)  # (N, 2k, H, W, 3)
+                scores = home.summarize(home.home_scores(reader, drawn[:, -1], np.stack([w.home for w in ws])))
+                scores.update(home.summarize(home.home_scores(reader, drawn[:, k - 1], np.stack([w.away for w in ws])),
+                                             prefix="away_"))
                 results[m.name].home[str(k)] = scores
+                if settings.plots and k == max(walks) and not home_gif:  # the first model's longest walk
+                    home_gif = save_gif(home.walk_strip(ws[0], drawn[0]), out_dir / "come_back_home.gif", fps=4)
     real_strips = results[entries[0].name].real_strips
     figures = {
         "settings": {**_plain(dataclasses.asdict(settings)), "psnr_cap_db": PSNR_CAP_DB},
@@ -222,6 +226,7 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
         "models": {m.name: {"info": _plain(m.info), **results[m.name].summary(meta.n_actions, settings)}
                    for m in entries},
         "come_back_home_reference": home_reference,
+        "come_back_home_gif": home_gif.name if home_gif else None,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -194,6 +194,9 @@ def _come_back_home(figures: dict) -> str | None:
             ratios.append(f"k={k}: {g / o:.2f}" if g is not None and o else f"k={k}: —")
         text += [f"Wall-cell error of {first} ÷ the best baseline's: " + ", ".join(ratios)
                  + " (below 1: it remembers the maze better).", ""]
+    if figures.get("come_back_home_gif"):
+        text += [f"One walk of the longest k, {first} (left) beside the real game (right):", "",
+                 f"![come back home]({figures['come_back_home_gif']})", ""]
     return "\n".join(text)
 
 

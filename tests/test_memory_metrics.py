@@ -18,6 +18,7 @@ from gamegan.controllability import Controllability, controlled_psnr
 from gamegan.data import to_model_frames
 from gamegan.evaluate import EvalModel, EvalSettings, evaluate_models
 from gamegan.inverse_dynamics import InverseDynamicsConfig
+from gamegan.media import read_gif_frames
 from gamegan.model.memory import Memory
 from gamegan.model.renderer import Rendered
 from gamegan.model.types import Rollout, SimState
@@ -97,8 +98,12 @@ def test_come_back_home_is_perfect_for_the_real_game_and_worse_for_one_that_forg
     walks = home.home_walks(MAZE, 6, starts=4, context=3, seed=0)
     seeds = [w.seed for w in walks]
     reader, homes = _reader(MAZE), np.stack([w.home for w in walks])
-    perfect = home.home_scores(reader, home.simulate_walks(_RealGame(MAZE, seeds), walks)[1], homes)
-    forgot = home.home_scores(reader, home.simulate_walks(_RealGame(MAZE, seeds, forget=True), walks)[1], homes)
+    drawn = home.simulate_walks(_RealGame(MAZE, seeds), walks)
+    assert drawn.shape == (4, 12, 32, 32, 3) and np.array_equal(drawn, np.stack([w.real for w in walks]))
+    perfect = home.home_scores(reader, drawn[:, -1], homes)
+    forgot = home.home_scores(reader, home.simulate_walks(_RealGame(MAZE, seeds, forget=True), walks)[:, -1], homes)
+    strip = home.walk_strip(walks[0], drawn[0])
+    assert strip.shape == (13, 32, 66, 3) and np.array_equal(strip[0, :, :32], walks[0].frames[-1])
     assert (perfect["wall_agreement"] == 1.0).all() and (perfect["psnr"] == 100.0).all()
     assert forgot["wall_agreement"].max() < 0.9 and forgot["psnr"].max() < 30
     summary = home.summarize(forgot, prefix="away_")
@@ -122,7 +127,7 @@ def test_a_frozen_view_comes_home_but_fails_away_in_the_evaluation_report(tmp_pa
     data = tmp_path / "maze"
     record(RecordConfig(out=data, episodes=2, seed=3, game=GameConfig(mode="maze", frame_size=32, n_ghosts=0,
                                                                       max_steps=40)))
-    settings = EvalSettings(horizons=(1, 2), episodes=2, plots=False, diversity_windows=0,
+    settings = EvalSettings(horizons=(1, 2), episodes=2, plots=True, strips=0, diversity_windows=0,
                             home_ks=(3, 6), home_starts=4, control_horizons=(2,), control_windows=4,
                             inverse_dynamics=InverseDynamicsConfig(steps=2, channels=8))
     figures = evaluate_models([EvalModel("frozen", _Frozen())], data, tmp_path / "out", settings, progress=False)
@@ -133,6 +138,9 @@ def test_a_frozen_view_comes_home_but_fails_away_in_the_evaluation_report(tmp_pa
         assert reference[k]["wall_agreement"] < 1.0
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Come back home (maze)" in report and "random frame of the episode" in report
+    assert "(come_back_home.png)" in report and "(come_back_home.gif)" in report
+    gif = read_gif_frames(tmp_path / "out" / "come_back_home.gif")
+    assert len(gif) == 1 + 2 * 6  # the start, then every move of the k = 6 walk
     # an action-blind model: delta-PSNR exactly 0
     control = figures["models"]["frozen"]["controllability"]["at"]["2"]
     assert control["delta_psnr"] == 0.0 and control["windows"] > 0
