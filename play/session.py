@@ -170,6 +170,10 @@ class Session(Protocol):
     def swap_static(self, other: "Session") -> None: ...
 
 
+PLAY_MEMORY_SIZE = 129
+"""Grid side of a windowed memory in play: 64 moves from the start in any direction."""
+
+
 class SimSession:
     """A learned simulator at batch 1, warmed up on a start and stepped by actions.
 
@@ -196,6 +200,11 @@ class SimSession:
         self._warmup_takes_z = "z" in inspect.signature(simulator.warmup).parameters
         self.views = VIEWS if config.n_components >= 2 else VIEWS[:1]
         self.can_swap = bool(config.memory)
+        memory = getattr(simulator, "memory", None)
+        if getattr(memory, "window", 0) and memory.size < PLAY_MEMORY_SIZE:
+            # A windowed memory is a map one cell per move: give a session room to walk far
+            # (training windows need only a few cells; no weight depends on the grid size).
+            memory.resize(PLAY_MEMORY_SIZE)
         self._next_seed = seed
         self.reset(seed)
 

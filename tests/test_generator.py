@@ -588,3 +588,19 @@ def test_presets_build_with_expected_shapes() -> None:
         if cfg.memory:
             n = cfg.memory_size
             assert state.alpha[0, n // 2, n // 2] == 1 and state.alpha.sum() == 1
+
+
+def test_a_windowed_memory_grows_for_play_and_keeps_working() -> None:
+    from play.session import PLAY_MEMORY_SIZE, GameStarts, SimSession
+    from recorder.game import GameConfig
+
+    model = make(**VARIANTS["k2+window"])
+    model.memory.resize(11)
+    frames, actions, z = data(model.config, t=4)
+    ro = model.rollout(frames, actions, warmup=2, z=z)
+    assert ro.alphas.shape[-2:] == (11, 11) and model.memory.inside.shape == (9, 121)
+    session = SimSession(model, GameStarts(GameConfig(mode="maze", frame_size=32, n_ghosts=0), warmup=2))
+    assert session.state.memory.shape == (1, PLAY_MEMORY_SIZE ** 2, model.config.memory_dim)
+    assert session.step(4).shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="smaller than its window"):
+        model.memory.resize(3)

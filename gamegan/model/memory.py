@@ -64,10 +64,16 @@ class Memory(nn.Module):
         self.gate_mlp = mlp(hidden_dim, embed_dim, 1)
         # GameGAN writes one erase/add pair from h_t; a windowed memory writes the frame's patch.
         self.erase_add = nn.Linear(hidden_dim, 2 * dim) if not window else None
-        # kept[p] for a one-hot kernel: which cells have the kernel's target inside the grid;
-        # precomputed as the 3x3 patches of a zero-padded all-ones grid.
-        inside = F.unfold(F.pad(torch.ones(1, 1, size, size), (1, 1, 1, 1)), 3)[0]  # (9, N*N)
-        self.register_buffer("inside", inside, persistent=False)
+        self.register_buffer("inside", _inside(size), persistent=False)
+
+    def resize(self, size: int) -> None:
+        """Make the grid N x N (empty memories made afterwards have the new size). No parameter
+        depends on N: play grows it so that a long walk never reaches the border, where
+        attention stops moving although the world goes on."""
+        if size < max(self.window, 1):
+            raise ValueError(f"memory size {size} is smaller than its window {self.window}")
+        self.size = size
+        self.inside = _inside(size).to(self.inside)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -246,6 +252,12 @@ def kernel_sharing(action_names: list[str], *, tie: bool) -> tuple[list[int], li
                 source[index[follower]] = index[owner]
                 flip[index[follower]] = _FLIPS[axis]
     return source, flip
+
+
+def _inside(size: int) -> Tensor:
+    """(9, N*N): for each 3x3 kernel offset, which cells have its target inside the grid (the 3x3
+    patches of a zero-padded all-ones grid)."""
+    return F.unfold(F.pad(torch.ones(1, 1, size, size), (1, 1, 1, 1)), 3)[0]
 
 
 def _one_hot_argmax(x: Tensor) -> Tensor:
