@@ -30,10 +30,16 @@ from torch import Tensor, nn
 from recorder.dataset import Dataset, open_dataset
 
 from gamegan.data import split_episodes, to_model_frames
-from gamegan.metrics import confusion_matrix
 from gamegan.model.layers import LEAK, conv3x3, pyramid
 
 CACHE_FORMAT = "gamegan-inverse-dynamics"
+
+
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts (n_classes, n_classes): rows are true classes, columns predictions."""
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (np.asarray(true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
+    return m
 
 
 @dataclass

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from gamegan.controllability import Controllability
 from gamegan.data import to_uint8_frames
 from gamegan.image_quality import psnr, ssim
+from gamegan.inverse_dynamics import confusion_matrix, predict_actions
 from gamegan.sprites import state_view
 
 if TYPE_CHECKING:
@@ -56,13 +57,6 @@ def nan_mean(values: np.ndarray) -> float | None:
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else None
-
-
-def confusion_matrix(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts (n_classes, n_classes): rows are true classes, columns predictions."""
-    m = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(m, (np.asarray(true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
-    return m
 
 
 def finite_or_none(x: float) -> float | None:
@@ -112,8 +106,6 @@ class Scorer:
         b, n = fake.shape[:2]
         out = {"psnr": psnr(fake, real).cpu().numpy()}
         if self.classifier is not None:
-            from gamegan.inverse_dynamics import predict_actions
-
             pred = predict_actions(self.classifier, fed.flatten(0, 1).float(), fake.flatten(0, 1).float()).reshape(b, n)
             out["action_true"] = actions.cpu().numpy()
             out["action_pred"] = pred
