@@ -192,7 +192,7 @@ def _option_overrides(**options: object) -> list[str]:
 def train(
     data: Path = typer.Option(..., "--data", help="Dataset directory (or one .h5 shard)."),
     out: Path = typer.Option(..., "--out", help="Run directory: config, checkpoints, metrics, samples."),
-    preset: str = typer.Option("small", help="tiny | small | pacman-maze | paper (not read with --init-from or --resume)."),
+    preset: str = typer.Option("small", help="tiny | small | pacman | pacman-maze | paper (not read with --init-from or --resume)."),
     model: Optional[str] = typer.Option(None, help="gamegan | action-lstm | world-models (default: gamegan)."),
     init_from: Optional[str] = typer.Option(
         None, "--init-from", help="Start from this checkpoint, run or exported model ('shipped': the packaged "
@@ -227,7 +227,7 @@ def train(
 
 @bench_app.command("train")
 def bench_train(
-    preset: str = typer.Option("small", help="tiny | small | pacman-maze | paper."),
+    preset: str = typer.Option("small", help="tiny | small | pacman | pacman-maze | paper."),
     device: str = typer.Option("cpu", help="auto | cpu | cuda | mps."),
     iters: int = typer.Option(5, help="Timed iterations (median reported)."),
     set_: List[str] = typer.Option([], "--set", help="Override any config field: section.key=value."),

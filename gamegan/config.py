@@ -200,6 +200,11 @@ class TrainConfig:
     """DataLoader worker processes (0 reads in the main process)."""
     val_fraction: float = 0.05
     """Share of episodes held out for validation, chosen deterministically."""
+    schedule: list[dict[str, Any]] = field(default_factory=list)
+    """A recipe in stages: entries {"from": STEP, "set": {"section.key": value, ...}}. Once the run
+    has done STEP iterations it trains under the config with every entry up to there applied
+    (loss weights, sequence length, learning rate, weight averaging, window sampling); model keys
+    cannot change mid-run. Saved in config.json, so --resume and --init-from go on with it."""
 
 
 @dataclass
@@ -221,7 +226,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
         try:
-            return cls(
+            config = cls(
                 model=_build(ModelConfig, data.get("model", {}), "model"),
                 loss=_build(LossConfig, data.get("loss", {}), "loss"),
                 train=_build(TrainConfig, data.get("train", {}), "train"),
@@ -229,6 +234,8 @@ class Config:
             )
         except TypeError as err:
             raise ConfigError(f"invalid config: {err}") from None
+        check_schedule(config)
+        return config
 
     @classmethod
     def load(cls, path: str | Path) -> "Config":
@@ -243,6 +250,41 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n")
+
+
+SCHEDULE_FIXED = ("train.steps", "train.schedule", "train.seed", "train.device", "train.val_fraction")
+"""Keys a schedule may not change: the run's length and identity, and its data split."""
+
+
+def check_schedule(config: Config) -> None:
+    """Every schedule entry well formed, its keys existing and changeable mid-run, its values of
+    the right type; ConfigError naming the entry otherwise."""
+    data = config.to_dict()
+    for i, entry in enumerate(config.train.schedule):
+        where = f"train.schedule[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"from", "set"} or not isinstance(entry["set"], dict):
+            raise ConfigError(f"{where}: expected {{\"from\": STEP, \"set\": {{\"section.key\": value}}}}, got {entry!r}")
+        if not isinstance(entry["from"], int) or isinstance(entry["from"], bool) or entry["from"] < 1:
+            raise ConfigError(f"{where}: 'from' must be a step >= 1, got {entry['from']!r}")
+        for key, value in entry["set"].items():
+            section, name = _resolve_key(data, key)
+            if section not in ("loss", "train") or f"{section}.{name}" in SCHEDULE_FIXED:
+                raise ConfigError(f"{where}: '{key}' cannot change mid-run (a schedule sets loss.* and train.* "
+                                  f"keys other than {', '.join(SCHEDULE_FIXED)})")
+            _parse_value(json.dumps(value), data[section][name], key)
+
+
+def config_at(config: Config, step: int) -> Config:
+    """The config a run trains under once it has done `step` iterations: the schedule's entries
+    from at or before `step` applied in order (the schedule itself stays as it is)."""
+    entries = sorted((e for e in config.train.schedule if e["from"] <= step), key=lambda e: e["from"])
+    overrides = [f"{k}={json.dumps(v)}" for e in entries for k, v in e["set"].items()]
+    return apply_overrides(config, overrides)  # a fresh Config even when nothing applies
+
+
+def schedule_steps(config: Config) -> list[int]:
+    """The steps at which the schedule changes the config, in order."""
+    return sorted({e["from"] for e in config.train.schedule})
 
 
 def _build(cls: type, data: dict[str, Any], section: str) -> Any:
@@ -289,6 +331,22 @@ def _preset_small() -> Config:
     )
 
 
+def _preset_pacman() -> Config:
+    # The shipped classic model's recipe (docs/model-card.md), its phases as a schedule; it
+    # expects the bot and random-agent episodes from the start (the shipped run added the
+    # random ones at step 3,958). Each entry is what the model card says it did.
+    config = _preset_small()
+    config.train = dataclasses.replace(config.train, steps=7_000, lr=2e-4, warmup_decay_steps=3_000, schedule=[
+        {"from": 3_005, "set": {"train.seq_len": 24}},  # longer windows: Pac-Man lost at h=20, 82 % -> 58 %
+        {"from": 4_412, "set": {"loss.recon": 0.01}},
+        {"from": 4_730, "set": {"loss.recon_l1": True}},  # ghosts drawn whole for longer
+        {"from": 5_746, "set": {"loss.colour": 0.2, "loss.recon_horizon_decay": 0.95,  # the ghosts stay
+                                "loss.recon_horizon_keep_agent": True, "train.ema_decay": 0.995,
+                                "train.fright_windows": 0.15, "train.lr": 1e-4}},
+    ])
+    return config
+
+
 def _preset_pacman_maze() -> Config:
     # An egocentric view scrolls the whole frame every move, so a copy of the input frame is
     # wrong nearly everywhere and one memory vector would have to hold a whole view: the
@@ -317,11 +375,12 @@ def _preset_paper() -> Config:
     )
 
 
-PRESETS = {"tiny": _preset_tiny, "small": _preset_small, "pacman-maze": _preset_pacman_maze, "paper": _preset_paper}
+PRESETS = {"tiny": _preset_tiny, "small": _preset_small, "pacman": _preset_pacman, "pacman-maze": _preset_pacman_maze,
+           "paper": _preset_paper}
 
 
 def preset(name: str) -> Config:
-    """A fresh copy of a named preset (`tiny`, `small`, `pacman-maze`, `paper`)."""
+    """A fresh copy of a named preset (`tiny`, `small`, `pacman`, `pacman-maze`, `paper`)."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
     return PRESETS[name]()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import signal
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from torch import nn
 
 from gamegan.checkpoint import (latest_checkpoint, load_ema_tensors, load_train_state, load_weights, read_config,
                                 read_metadata, resolve_checkpoint, save_checkpoint)
-from gamegan.config import Config, ModelConfig
+from gamegan.config import Config, ModelConfig, config_at, schedule_steps
 from gamegan.data import SequenceData, batch_stream, load_splits
 from gamegan.distributed import (DistInfo, all_agree, average_gradients, broadcast_parameters,
                                  init_distributed, shutdown)
@@ -211,14 +212,45 @@ def train(config: Config, data_path: Path, run_dir: Path, resume: bool = False, 
     if device.type == "cuda" and info.enabled:
         device = torch.device("cuda", info.local_rank)
     try:
-        return _train(config, Path(data_path), run_dir, resume, progress and info.is_main, max_seconds, device, info,
-                      None if init_from is None else Path(init_from))
+        return _train_stages(config, Path(data_path), run_dir, resume, progress and info.is_main, max_seconds, device,
+                             info, None if init_from is None else Path(init_from))
     finally:
         shutdown(info)
 
 
+def _train_stages(config: Config, data_path: Path, run_dir: Path, resume: bool, progress: bool,
+                  max_seconds: float | None, device: torch.device, info: DistInfo, init_from: Path | None) -> TrainResult:
+    """Train through `config.train.schedule`: each stage under the config its steps get, up to
+    the next entry. A stage boundary is a checkpoint, then a resume: the path that continues a
+    run exactly, and that rebuilds whatever the new values change (windows, optimisers' rate,
+    the weight average)."""
+    start, seconds, frames = time.perf_counter(), 0.0, 0.0
+    step = _start_step(run_dir, resume, init_from)
+    while True:
+        stage = config_at(config, step)
+        later = [b for b in schedule_steps(config) if b > step]
+        stage.train.steps = min([*later, config.train.steps])
+        left = None if max_seconds is None else max_seconds - (time.perf_counter() - start)
+        result = _train(stage, data_path, run_dir, resume, progress, left, device, info, init_from, saved=config)
+        seconds += result.seconds
+        frames += result.frames_per_s * result.seconds
+        if result.interrupted or result.step < stage.train.steps or result.step >= config.train.steps:
+            return dataclasses.replace(result, seconds=seconds, frames_per_s=frames / max(seconds, 1e-9))
+        step, resume, init_from = result.step, True, None
+
+
+def _start_step(run_dir: Path, resume: bool, init_from: Path | None) -> int:
+    """The step a call to `train` starts at: its own latest checkpoint's when resuming, else the
+    step of the weights it starts from, else 0."""
+    latest = latest_checkpoint(run_dir) if resume else None
+    source = latest or (resolve_checkpoint(init_from) if init_from is not None else None)
+    return int(read_metadata(source).get("step", 0)) if source is not None else 0
+
+
 def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progress: bool, max_seconds: float | None,
-           device: torch.device, info: DistInfo, init_from: Path | None) -> TrainResult:
+           device: torch.device, info: DistInfo, init_from: Path | None, saved: Config) -> TrainResult:
+    """One stage: train under `config` up to `config.train.steps`; `saved` (the run's whole
+    config, schedule and all) is what config.json holds."""
     # --- Stage 1: data, config, run directory -----------------------------------------------
     train_data, val_data = load_splits(data_path, config.train.seq_len, config.train.val_fraction,
                                        agent=config.loss.recon_horizon_keep_agent,
@@ -233,7 +265,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
     start_weights = _check_init_source(init_from, config) if init_from is not None and resumed is None else None
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        config.save(run_dir / "config.json")
+        fit_config_to_data(saved, train_data).save(run_dir / "config.json")
     torch.manual_seed(config.train.seed + info.rank)
     rng = np.random.default_rng([config.train.seed, info.rank])
 

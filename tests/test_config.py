@@ -5,7 +5,7 @@ import pytest
 from gamegan.config import Config, ConfigError, apply_overrides, preset
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "pacman-maze", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "small", "pacman", "pacman-maze", "paper"])
 def test_presets_round_trip_through_json(tmp_path, name):
     config = preset(name)
     config.save(tmp_path / "config.json")
@@ -44,7 +44,7 @@ def test_bad_overrides_are_config_errors(bad, message):
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ConfigError, match="tiny, small, pacman-maze, paper"):
+    with pytest.raises(ConfigError, match="tiny, small, pacman, pacman-maze, paper"):
         preset("huge")
 
 
@@ -52,3 +52,15 @@ def test_config_file_with_unknown_key_is_rejected(tmp_path):
     (tmp_path / "c.json").write_text('{"model": {"bogus": 1}}')
     with pytest.raises(ConfigError, match="bogus"):
         Config.load(tmp_path / "c.json")
+
+
+def test_the_pacman_recipe_changes_its_values_at_its_steps_in_order():
+    from gamegan.config import config_at, schedule_steps
+
+    recipe = preset("pacman")
+    assert schedule_steps(recipe) == [3005, 4412, 4730, 5746]
+    before, after = config_at(recipe, 5745), config_at(recipe, 5746)
+    assert (before.train.lr, before.train.ema_decay, before.loss.colour) == (2e-4, 0.0, 0.0)
+    assert (after.train.lr, after.train.ema_decay, after.loss.colour) == (1e-4, 0.995, 0.2)
+    assert config_at(recipe, 3004).train.seq_len == 12 and after.train.seq_len == 24 and after.loss.recon_l1
+    assert after.train.schedule == recipe.train.schedule and recipe.train.lr == 2e-4  # the recipe is untouched

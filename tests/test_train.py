@@ -245,3 +245,51 @@ def test_missing_data_is_one_line(tmp_path):
                             env=cli_env(), capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert json.dumps(str(tmp_path / "none"))[1:-1] in result.stderr
+
+
+SCHEDULE = '[{"from": 3, "set": {"train.lr": 0.002, "loss.recon": 0.5, "train.seq_len": 6}}]'
+
+
+def test_a_schedule_trains_as_stopping_and_resuming_with_its_values_would(tiny_recording, tmp_path):
+    config = tiny("train.steps=6", "train.ckpt_every=100", f"train.schedule={SCHEDULE}")
+    staged = train(config, tiny_recording, tmp_path / "staged", progress=False)
+    by_hand = tiny("train.steps=3", "train.ckpt_every=100")
+    train(by_hand, tiny_recording, tmp_path / "hand", progress=False)
+    later = apply_overrides(by_hand, ["train.steps=6", "train.lr=0.002", "loss.recon=0.5", "train.seq_len=6"])
+    resumed = train(later, tiny_recording, tmp_path / "hand", resume=True, progress=False)
+    assert staged.step == resumed.step == 6
+    for (name, a), b in zip(staged.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    saved = load_train_state(latest_checkpoint(tmp_path / "staged"))["optimizers"]
+    assert {group["lr"] for opt in saved.values() for group in opt["param_groups"]} == {0.002}
+    stored = json.loads((tmp_path / "staged" / "config.json").read_text())["train"]
+    assert stored["schedule"] == json.loads(SCHEDULE) and stored["lr"] == config.train.lr  # the recipe, not a stage
+    steps = [line["step"] for line in read_metrics(tmp_path / "staged") if "loss/G/total" in line]
+    assert steps == list(range(1, 7))
+
+
+def test_resume_and_init_from_go_on_with_the_schedule(tiny_recording, tmp_path):
+    config = tiny("train.steps=5", "train.ckpt_every=1", f"train.schedule={SCHEDULE}")
+    train(apply_overrides(config, ["train.steps=4"]), tiny_recording, tmp_path / "run", progress=False)
+    assert train(config, tiny_recording, tmp_path / "run", resume=True, progress=False).step == 5
+    saved = load_train_state(latest_checkpoint(tmp_path / "run"))["optimizers"]
+    assert {group["lr"] for opt in saved.values() for group in opt["param_groups"]} == {0.002}
+    more = apply_overrides(config, ["train.steps=7"])
+    train(more, tiny_recording, tmp_path / "more", progress=False, init_from=tmp_path / "run")
+    saved = load_train_state(latest_checkpoint(tmp_path / "more"))["optimizers"]
+    assert {group["lr"] for opt in saved.values() for group in opt["param_groups"]} == {0.002}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('[{"from": 3, "set": {"model.hidden_dim": 8}}]', "cannot change mid-run"),
+    ('[{"from": 3, "set": {"train.steps": 8}}]', "cannot change mid-run"),
+    ('[{"from": 0, "set": {"train.lr": 0.1}}]', "'from' must be a step"),
+    ('[{"from": 3, "set": {"train.lr": "fast"}}]', "expected a number"),
+    ('[{"from": 3, "set": {"loss.nope": 1}}]', "unknown config key"),
+    ('[{"at": 3}]', "expected"),
+])
+def test_bad_schedules_are_refused_with_the_entry_named(entry, message):
+    from gamegan.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        tiny(f"train.schedule={entry}")
