@@ -1,5 +1,5 @@
 """Evaluate simulators on held-out episodes, every model on the same windows, and write
-`metrics.json`, `report.md` and PNG plots (DESIGN section 8).
+`metrics.json`, `report.md` and PNG plots (docs/evaluation.md defines every figure).
 
 Figures, per model:
 - teacher-forced next-frame PSNR / SSIM: windows of `teacher_len` frames rolled out with
@@ -17,7 +17,9 @@ Figures, per model:
   overall and per entity class of the real frame;
 - controllability (gamegan.controllability): delta-PSNR of recorded over random actions;
 - come-back-home (gamegan.come_back_home): walks away and back on the real game; the
-  simulator's frame on return against the real one, with a random-frame reference row.
+  simulator's frame on return against the real one, with a random-frame reference row;
+- swap (gamegan.swap, models with memory): another world's memory swapped in; are its walls
+  drawn, at the swap and as the simulator walks on in it?
 A "recorded" reference row replays the real frames through the same scoring, so every
 column has its ceiling printed next to it. Metrics whose inputs the data lacks are skipped,
 and `metrics.json` says why.
@@ -41,6 +43,7 @@ from recorder.dataset import open_dataset
 from recorder.game import GameConfig
 
 from gamegan import come_back_home as home
+from gamegan import swap
 from gamegan.controllability import Controllability, controlled_psnr
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
@@ -79,7 +82,11 @@ class EvalSettings:
     home_starts: int = 16
     """Come-back-home: walks per k, each from its own real-game seed."""
     home_seed: int = 1_000_000
-    """Come-back-home: the first real-game seed (far from the seeds recordings use)."""
+    """Come-back-home and swap: the first real-game seed (far from the seeds recordings use)."""
+    swap_k: int = 10
+    """Swap: moves walked in the other world after the swap."""
+    swap_pairs: int = 16
+    """Swap: pairs of real starts (two worlds each)."""
     strips: int = 2
     """Example windows drawn as real-vs-model strips."""
     plots: bool = True
@@ -200,6 +207,8 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                         bar.advance(task, len(group))
         walks = _home_walks(meta, reader, settings, skipped)
         home_reference, home_gif = {}, None
+        game = _real_game(meta, reader, skipped, "swap")
+        pairs = swap.swap_pairs(game, settings.swap_k, settings.swap_pairs, seed=settings.home_seed) if game else []
         for k, ws in walks.items():
             home_reference[str(k)] = home.summarize(home.home_scores(reader, np.stack([w.other for w in ws]),
                                                                      np.stack([w.home for w in ws])))
@@ -215,6 +224,8 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                 results[m.name].home[str(k)] = scores
                 if settings.plots and k == max(walks) and not home_gif:  # the first model's longest walk
                     home_gif = save_gif(home.walk_strip(ws[0], drawn[0]), out_dir / "come_back_home.gif", fps=4)
+            if pairs and getattr(getattr(m.simulator, "config", None), "memory", False):
+                results[m.name].swap = _swap_figures(m.simulator, pairs, reader, device)
     real_strips = results[entries[0].name].real_strips
     figures = {
         "settings": {**_plain(dataclasses.asdict(settings)), "psnr_cap_db": PSNR_CAP_DB},
@@ -401,19 +412,26 @@ def _count_sources(sim: Any, rollout: Rollout, batch: _Batch, scorer: Scorer, sc
 
 # --- come-back-home ----------------------------------------------------------------------------
 
+def _real_game(meta: Any, reader: PaletteReader | None, skipped: dict[str, str], metric: str) -> GameConfig | None:
+    """The game the data was recorded from, to plan walks on in maze mode; None (and why)."""
+    if reader is None:
+        skipped[metric] = "frames cannot be read by palette"
+        return None
+    if meta.mode == "classic":
+        skipped[metric] = "classic mode: the view never moves and there is one world, so the walls never differ"
+        return None
+    try:
+        return GameConfig.from_dict(dict(meta.game))
+    except (TypeError, ValueError) as err:
+        skipped[metric] = f"the data's game cannot be rebuilt to plan walks on ({err})"
+        return None
+
+
 def _home_walks(meta: Any, reader: PaletteReader | None, settings: EvalSettings,
                 skipped: dict[str, str]) -> dict[int, list[home.HomeWalk]]:
     """The walks for every k, planned on the game the data was recorded from, or {} (and why)."""
-    if reader is None:
-        skipped["come_back_home"] = "frames cannot be read by palette"
-        return {}
-    if meta.mode == "classic":
-        skipped["come_back_home"] = "classic mode: the view never moves, so every walk comes home to the same walls"
-        return {}
-    try:
-        config = GameConfig.from_dict(dict(meta.game))
-    except (TypeError, ValueError) as err:
-        skipped["come_back_home"] = f"the data's game cannot be rebuilt to plan walks on ({err})"
+    config = _real_game(meta, reader, skipped, "come_back_home")
+    if config is None:
         return {}
     walks = {}
     for k in settings.home_ks:
@@ -423,6 +441,20 @@ def _home_walks(meta: Any, reader: PaletteReader | None, settings: EvalSettings,
     if not walks:
         skipped["come_back_home"] = "no real-game start allowed a walk away and back"
     return walks
+
+
+def _swap_figures(sim: Any, pairs: list[swap.SwapPair], reader: PaletteReader, device: torch.device | str) -> dict:
+    """Wall-cell agreement with B's real frames, swapped and not, at the swap and after each
+    move: mean and standard error over the pairs."""
+    swapped, unswapped = swap.simulate_swaps(sim, pairs, device)
+    out: dict[str, Any] = {"pairs": len(pairs), "at": {}}
+    for name, drawn in (("swapped", swapped), ("unswapped", unswapped)):
+        scores = swap.swap_scores(reader, drawn, pairs)  # (N, 1 + k)
+        for t in range(scores.shape[1]):
+            at = out["at"].setdefault(str(t), {})
+            at[name] = float(scores[:, t].mean())
+            at[f"{name}_se"] = float(scores[:, t].std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else 0.0
+    return out
 
 
 def _plain(x: Any) -> Any:

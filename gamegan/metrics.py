@@ -161,6 +161,7 @@ class ModelScores:
         self.sources: "PixelSources | None" = None  # set at the first rollout that has blend weights
         self.control = Controllability()
         self.home: dict[str, dict] = {}  # come-back-home summary per k
+        self.swap: dict | None = None  # the static-component swap's figures (models with memory)
 
     def add_teacher(self, scores: dict[str, np.ndarray]) -> None:
         for k, v in scores.items():
@@ -218,4 +219,6 @@ class ModelScores:
             out["controllability"] = self.control.summary(horizons)
         if self.home:
             out["come_back_home"] = self.home
+        if self.swap:
+            out["swap"] = self.swap
         return out

@@ -84,7 +84,7 @@ def _markdown(figures: dict, plots: list[str]) -> str:
                        [[n] + [_at(m, "position_error", h) for h in hs] + [_at(m, "lost", h) for h in hs]
                         for n, m in models.items()]), ""]
     out += (_agreement(figures, names), _diversity(models), _pixel_sources(models),
-            _controllability(models), _come_back_home(figures))
+            _controllability(models), _come_back_home(figures), _swap(models))
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     strips = [p for p in plots if p.startswith("rollout_")]
@@ -198,6 +198,25 @@ def _come_back_home(figures: dict) -> str | None:
         text += [f"One walk of the longest k, {first} (left) beside the real game (right):", "",
                  f"![come back home]({figures['come_back_home_gif']})", ""]
     return "\n".join(text)
+
+
+def _swap(models: dict) -> str | None:
+    have = {n: m["swap"] for n, m in models.items() if m.get("swap")}
+    if not have:
+        return None
+    ts = sorted({t for s in have.values() for t in s["at"]}, key=int)
+    ts = [t for t in ts if int(t) in (0, 1, 5, 10) or t == ts[-1]]
+    rows = []
+    for n, s in have.items():
+        for name, label in (("swapped", "with B's memory"), ("unswapped", "its own (reference)")):
+            rows.append([f"{n}, {label}"] + [f"{s['at'][t][name]:.3f} ± {s['at'][t][name + '_se']:.3f}" for t in ts])
+    pairs = next(iter(have.values()))["pairs"]
+    return "\n".join([
+        "## Swap of the static component (maze)", "",
+        f"{pairs} pairs of real starts A and B in different mazes: the simulator, warmed up on A, takes B's memory "
+        "and walks moves planned on B's game. Wall-cell agreement with B's real frames at the swap (t=0) and after t "
+        "moves; the reference keeps A's own memory (what drawing another maze scores).", "",
+        _table(["model, memory"] + [f"t={t}" for t in ts], rows), ""])
 
 
 # --- plots -------------------------------------------------------------------------------------

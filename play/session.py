@@ -29,6 +29,7 @@ from torch import nn
 
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
+from gamegan.swap import swap_static
 from play.catch import CatchWatch, palette_reader
 from recorder.agents import make_agent
 from recorder.dataset import Dataset, DatasetError, open_dataset
@@ -276,13 +277,9 @@ class SimSession:
         if self.state.memory is None or other.state.memory is None:
             raise UsageError("this model has no memory module: there is no static component to swap")
         with torch.inference_mode():
-            self.state.memory = other.state.memory.clone()
-            self.state.read = self.sim.read_memory(self.state.memory, self.state.alpha)
-            drawn = self._draw()
-            if drawn is not None:
-                self.state.frame = drawn.frame
-                self._frame = to_uint8_frames(drawn.frame[0])
-                self._rendered = (drawn.components, drawn.masks)
+            self.state, drawn = swap_static(self.sim, self.state, other.state)
+            self._frame = to_uint8_frames(self.state.frame[0])
+            self._rendered = (drawn.components, drawn.masks)
 
     # -- what there is to look at -----------------------------------------------------------
 

@@ -14,6 +14,7 @@ from recorder.game.config import OPPOSITE
 from recorder.game.palette import PALETTE
 
 from gamegan import come_back_home as home
+from gamegan import swap
 from gamegan.controllability import Controllability, controlled_psnr
 from gamegan.data import to_model_frames
 from gamegan.evaluate import EvalModel, EvalSettings, evaluate_models
@@ -235,3 +236,47 @@ def test_a_swap_between_two_maze_sessions_draws_the_other_sessions_walls():
     assert np.array_equal(walls(ours), other)
     ours.step(1)
     assert np.array_equal(walls(ours), other) and np.array_equal(walls(theirs), other)  # play goes on in it
+
+
+class _WorldMemory(torch.nn.Module):
+    """Its memory names a real game (by seed) and it draws that game: a swap hands it the other
+    world, and walking on steps the other game, as a GameGAN whose world is all in memory would."""
+
+    def __init__(self, config: GameConfig, seeds: list[list[int]]):
+        super().__init__()
+        self.config, self.seeds, self.games = config, iter(seeds), {}
+
+    def read_memory(self, memory, alpha):
+        return memory[:, :, 0]
+
+    def renderer(self, h, read):
+        frame = to_model_frames(np.stack([self.games[int(s)].render() for s in read[:, 0]]))
+        return Rendered(frame, frame[:, None], torch.ones_like(frame[:, None, :1]))
+
+    def warmup(self, frames, actions, z=None):
+        seeds = next(self.seeds)
+        for s, a in zip(seeds, actions[:, 0].tolist()):
+            self.games[s] = Game(self.config, seed=s)
+            self.games[s].reset()
+            self.games[s].step(a)
+        memory = torch.tensor(seeds, dtype=torch.float32)[:, None, None]
+        return SimState(frame=frames[:, -1], memory=memory, alpha=torch.ones(len(seeds), 1, 1), read=memory[:, :, 0])
+
+    def step(self, state, action, z=None):
+        for s, a in zip(state.read[:, 0].tolist(), action.tolist()):
+            self.games[int(s)].step(a)
+        state.frame = self.renderer(None, state.read).frame
+        return state.frame, state, {}
+
+
+def test_a_swap_draws_the_other_world_and_walks_on_in_it():
+    pairs = swap.swap_pairs(MAZE, 6, 3, seed=20)
+    assert len(pairs) == 3 and all(p.walk.shape == (6,) and p.real.shape == (7, 32, 32, 3) for p in pairs)
+    sim = _WorldMemory(MAZE, [[p.seeds[0] for p in pairs], [p.seeds[1] for p in pairs]])
+    swapped, unswapped = swap.simulate_swaps(sim, pairs)
+    reader = _reader(MAZE)
+    assert (swap.swap_scores(reader, swapped, pairs) == 1.0).all()  # B's walls, all the way
+    own = swap.swap_scores(reader, unswapped, pairs)
+    assert own.shape == (3, 7) and own.mean() < 0.9  # A's maze is another maze
+    with pytest.raises(ValueError, match="no static component"):
+        swap.swap_static(sim, SimState(frame=swapped[:, 0]), SimState(frame=swapped[:, 0]))
