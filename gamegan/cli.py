@@ -328,11 +328,12 @@ def export(
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Where the demo keeps its data, model and GIF."),
     train_seconds: Optional[float] = typer.Option(None, help="Training budget when no model ships (default 120 s)."),
+    model: Optional[str] = typer.Option(None, help="A run, checkpoint or shipped name (pacman-maze); default: the shipped one."),
 ) -> None:
     """Zero-setup demo: play the shipped model, or record, train tiny for two minutes and play it."""
     from play.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig() if train_seconds is None else DemoConfig(train_seconds=train_seconds)
+    cfg = DemoConfig(**_given(train_seconds=train_seconds, model=model))
     with user_errors():
         run_demo(out, console, cfg)
 

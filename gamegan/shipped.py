@@ -17,26 +17,32 @@ from gamegan.checkpoint import load_model, save_weights
 from gamegan.errors import UsageError
 
 SHIPPED_NAME = "pacman-small"
-"""File stem of the shipped model under gamegan/assets."""
+"""File stem of the default shipped model (the classic layout) under gamegan/assets."""
+
+SHIPPED_NAMES = {"shipped": SHIPPED_NAME, "pacman-small": "pacman-small", "pacman-maze": "pacman-maze"}
+"""Short names a command line may use for the models under gamegan/assets."""
 
 NO_SHIPPED_MODEL = f"this install has no shipped model (gamegan/assets/{SHIPPED_NAME}.safetensors is missing)"
 
 EXPORT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
-def shipped_model() -> Path | None:
-    """The weights packaged under gamegan/assets, or None in an install without them."""
-    asset = resources.files("gamegan").joinpath("assets").joinpath(f"{SHIPPED_NAME}.safetensors")
+def shipped_model(name: str = SHIPPED_NAME) -> Path | None:
+    """The weights packaged under gamegan/assets as `name`, or None in an install without them."""
+    asset = resources.files("gamegan").joinpath("assets").joinpath(f"{name}.safetensors")
     return Path(str(asset)) if asset.is_file() else None
 
 
 def model_source(name: str | Path) -> Path:
-    """A model named on the command line: 'shipped' is the packaged one, anything else a path."""
-    if str(name) != "shipped":
+    """A model named on the command line: a path when one exists there, else a short name of a
+    shipped model ('shipped' is the classic one, 'pacman-maze' the maze one), else the path
+    (whose absence the loader reports)."""
+    if Path(name).exists() or str(name) not in SHIPPED_NAMES:
         return Path(name)
-    path = shipped_model()
+    stem = SHIPPED_NAMES[str(name)]
+    path = shipped_model(stem)
     if path is None:
-        raise UsageError(NO_SHIPPED_MODEL)
+        raise UsageError(f"this install has no shipped model '{name}' (gamegan/assets/{stem}.safetensors is missing)")
     return path
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from gamegan.checkpoint import latest_checkpoint
 from gamegan.config import apply_overrides, preset
 from gamegan.progress import episode_progress
-from gamegan.shipped import shipped_model
+from gamegan.shipped import model_source, shipped_model
 from gamegan.train import train
 from play.headless import parse_keys, summary_line
 from play.launch import open_session, play
@@ -40,6 +40,9 @@ class DemoConfig:
     """Wall-clock budget for training `tiny` when no model ships."""
     seed: int = 0
     """Seed of the recording and of the start frames."""
+    model: str | None = None
+    """What to play: a run, a checkpoint or a shipped model's short name (`pacman-maze`); None
+    plays the default shipped model (or, without one, trains the fallback)."""
 
 
 def _train_fallback(out: Path, cfg: DemoConfig, console: Console) -> Path:
@@ -76,7 +79,7 @@ def run_demo(out: Path, console: Console, cfg: DemoConfig | None = None, window:
     """Play the shipped model (or a freshly trained tiny one); returns the GIF path or the model path."""
     cfg = cfg or DemoConfig()
     out = Path(out)
-    model = shipped_model() or _train_fallback(out, cfg, console)
+    model = model_source(cfg.model) if cfg.model else shipped_model() or _train_fallback(out, cfg, console)
     window = has_display() if window is None else window
     if window:
         console.print(f"playing {model}: arrows/WASD move, H shows every key, Esc quits")

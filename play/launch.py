@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gamegan.checkpoint import read_config, resolve_checkpoint
 from gamegan.errors import UsageError
-from gamegan.shipped import NO_SHIPPED_MODEL, shipped_model
+from gamegan.shipped import NO_SHIPPED_MODEL, model_source, shipped_model
 from play.loading import fallback_game_config, game_config_of, load_simulator, torch_threads
 from play.headless import parse_keys, run_headless
 from play.session import VIEWS, DataStarts, GameStarts, RealGameSession, Session, SimSession
@@ -40,7 +40,7 @@ def open_session(path: Path | str | None, data: Path | str | None = None, real: 
         else:
             game = GameConfig()
         return RealGameSession(game, seed=seed)
-    path = path if path is not None else shipped_model()
+    path = model_source(path) if path is not None else shipped_model()
     if path is None:
         raise UsageError(NO_MODEL)
     dev = resolve_device(device)

@@ -90,3 +90,18 @@ def test_export_refuses_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=".safetensors"):
         export_model(source, tmp_path / "out.pt")
 
+
+
+def test_short_names_find_shipped_models_and_paths_win(tmp_path, monkeypatch) -> None:
+    from gamegan.errors import UsageError
+    from gamegan.shipped import model_source
+
+    assert model_source("shipped") == model_source("pacman-small") == shipped_model()
+    assert model_source(tmp_path / "run") == tmp_path / "run"  # any other name is a path
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pacman-maze").mkdir()
+    assert model_source("pacman-maze") == Path("pacman-maze")  # a path that exists is taken as one
+    (tmp_path / "pacman-maze").rmdir()
+    if shipped_model("pacman-maze") is None:
+        with pytest.raises(UsageError, match="no shipped model 'pacman-maze'"):
+            model_source("pacman-maze")
