@@ -160,17 +160,15 @@ class TrainConfig:
     ema_decay: float = 0.0
     """Keep an exponential moving average of the simulator's weights with this decay (averaging
     over ~1/(1 - decay) steps; 0 keeps none). Play, eval and export then use the average."""
-    fright_windows: float = 0.0
-    """Share of each batch drawn from windows in which the ghosts turn frightened (Pac-Man eats
-    a power pellet) 2-8 frames in, so the model predicts the change; 0 samples windows uniformly.
-    The change is one frame in every hundred or so, too rare to be learned from uniform windows."""
-    catch_windows: float = 0.0
-    """Share of each batch drawn from windows that end on a ghost catching Pac-Man (each caught
-    episode's last T frames), so the model learns to draw the catch; 0 samples windows uniformly.
-    A catch is about one frame in a hundred (`gamegan inspect` counts them); with uniform
-    windows the ghosts learned to stop beside him instead."""
+    event_windows: dict[str, float] = field(default_factory=dict)
+    """{event name: share}: that share of each batch is windows around the data's named event
+    (`events/<name>` in the recording, or one its game derives from state: the recorder's game
+    has `fright_onset`, the ghosts turning frightened, and `catch`, a ghost catching Pac-Man),
+    the event 2-8 frames in (at the end for one that ends the episode); {} samples windows
+    uniformly. A rare event (`gamegan inspect` counts them) is otherwise seldom seen: with
+    uniform windows the ghosts learned to stop beside Pac-Man instead of catching him."""
     teach_events: bool = False
-    """Feed real frames up to the event in the `fright_windows` and `catch_windows` windows, so
+    """Feed real frames up to the event in the `event_windows` windows, so
     the rollout predicts the fright's onset or the catch one step from a real frame, at full
     loss weight, where otherwise it comes after `warmup_floor` real frames and a free-running
     stretch. (World Models trains on real frames throughout, so this changes nothing there.)"""
@@ -225,6 +223,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
+        data = _migrate(data)
         try:
             config = cls(
                 model=_build(ModelConfig, data.get("model", {}), "model"),
@@ -250,6 +249,23 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n")
+
+
+_RENAMED_EVENT_WINDOWS = {"fright_windows": "fright_onset", "catch_windows": "catch"}
+"""Train keys of older configs (the shipped model's among them) that are now `event_windows` entries."""
+
+
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A config dict written by an older version, in today's keys (nothing else changes)."""
+    train = dict(data.get("train", {}))
+    if not set(_RENAMED_EVENT_WINDOWS) & set(train):
+        return data
+    events = dict(train.get("event_windows", {}))
+    for old, name in _RENAMED_EVENT_WINDOWS.items():
+        share = train.pop(old, 0.0)
+        if share:
+            events[name] = share
+    return {**data, "train": {**train, "event_windows": events}}
 
 
 SCHEDULE_FIXED = ("train.steps", "train.schedule", "train.seed", "train.device", "train.val_fraction")
@@ -342,7 +358,7 @@ def _preset_pacman() -> Config:
         {"from": 4_730, "set": {"loss.recon_l1": True}},  # ghosts drawn whole for longer
         {"from": 5_746, "set": {"loss.colour": 0.2, "loss.recon_horizon_decay": 0.95,  # the ghosts stay
                                 "loss.recon_horizon_keep_agent": True, "train.ema_decay": 0.995,
-                                "train.fright_windows": 0.15, "train.lr": 1e-4}},
+                                "train.event_windows": {"fright_onset": 0.15}, "train.lr": 1e-4}},
     ])
     return config
 
@@ -454,4 +470,7 @@ def _parse_value(raw: str, current: Any, key: str) -> Any:
     elif isinstance(current, (list, tuple)):
         if not isinstance(value, list):
             raise ConfigError(f"--set {key}: expected a JSON list, got '{raw}'")
+    elif isinstance(current, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"--set {key}: expected a JSON object, got '{raw}'")
     return value

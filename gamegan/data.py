@@ -16,15 +16,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from recorder.dataset import CATCH_FIELDS, Dataset, DatasetError, episode_catches, fright_onsets, open_dataset
+from recorder.dataset import Dataset, DatasetError, open_dataset
 
 from gamegan.config import ConfigError
 from gamegan.model.types import Batch
 from gamegan.sprites import CellGeometry, state_view
 
-FRIGHT_POSITIONS = range(2, 9)
-"""Where in a `fright_share` window the first frame with frightened ghosts falls: after the two
-real frames training ends its warm-up at, early enough that its loss is not decayed away."""
+EVENT_POSITIONS = range(2, 9)
+"""Where in an event window the event's frame falls: after the two real frames training ends
+its warm-up at, early enough that its loss is not decayed away. An event too near its
+episode's end for these (one that ends the game) falls as late as the window allows."""
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 """Datasets whose frames fit under this are held in RAM: sampling then costs microseconds."""
 SPLIT_SEED = 1234
@@ -66,24 +67,26 @@ class SequenceData:
     `sample(rng, batch_size)` returns a `Batch` on the CPU. In memory mode the episodes'
     frames are read once into one array; otherwise each window is one h5py read. With
     `agent=True` batches also carry `Batch.agent`, the pixels of Pac-Man's recorded cell in
-    every frame (DatasetError when the recording has no `state/pacman` to place him). With
-    `fright_share` > 0 that share of each batch are windows in which the ghosts turn
-    frightened at a frame in `FRIGHT_POSITIONS` (DatasetError when no episode has one), and
-    with `catch_share` > 0 that share are windows whose last frame is a ghost catching Pac-Man.
+    every frame (DatasetError when the recording has no `state/pacman` to place him).
+    `event_shares` {name: share}: that share of each batch are windows around the data's event
+    `name` (`Dataset.event_frames`: stored `events/<name>`, or one the game derives from its
+    state), the event at a frame in `EVENT_POSITIONS` (DatasetError when no episode has one).
+    Such events are often rare (about one frame in a hundred in the recorder's game), too rare to
+    be learned from uniform windows.
     With `teach_events`, batches carry `Batch.teacher`: the index of each such window's event
     frame (0 in the other windows), so training feeds real frames up to the event and predicts
     it one step ahead, at full loss weight, instead of after a free-running stretch.
     """
 
     def __init__(self, path: str | Path, seq_len: int, episodes: np.ndarray | None = None,
-                 in_memory: bool | None = None, agent: bool = False, fright_share: float = 0.0,
-                 catch_share: float = 0.0, teach_events: bool = False) -> None:
-        if not (0 <= fright_share <= 1 and 0 <= catch_share <= 1 and fright_share + catch_share <= 1):
-            raise ConfigError("train.fright_windows and train.catch_windows are shares of each batch: each in "
-                              f"[0, 1] and together at most 1, got {fright_share} and {catch_share}")
-        if teach_events and fright_share == catch_share == 0:
-            raise ConfigError("train.teach_events teaches the fright and catch windows: set train.fright_windows or "
-                              "train.catch_windows above 0")
+                 in_memory: bool | None = None, agent: bool = False, event_shares: dict[str, float] | None = None,
+                 teach_events: bool = False) -> None:
+        shares = {name: float(v) for name, v in (event_shares or {}).items() if v}
+        if not all(0 <= v <= 1 for v in shares.values()) or sum(shares.values()) > 1:
+            raise ConfigError(f"train.event_windows are shares of each batch: each in [0, 1] and together at most 1, "
+                              f"got {shares}")
+        if teach_events and not shares:
+            raise ConfigError("train.teach_events teaches the event windows: set train.event_windows")
         self.path = Path(path)
         with open_dataset(self.path) as data:
             self.meta = data.meta
@@ -105,10 +108,9 @@ class SequenceData:
             if self._geometry is not None:
                 # A few hundred bytes a frame: held in RAM even when frames are read lazily.
                 self._agent_cells = np.concatenate([_agent_cells(data, int(i), self._geometry) for i in self.episodes])
-            self.fright_share = fright_share
-            self._fright_windows = _fright_windows(data, self.episodes, seq_len) if fright_share > 0 else None
-            self.catch_share = catch_share
-            self._catch_windows = _catch_windows(data, self.episodes, seq_len) if catch_share > 0 else None
+            self.event_shares = shares
+            self._event_windows = {name: _event_windows(data, self.episodes, self.lengths, seq_len, name)
+                                   for name in shares}
         self.seq_len = seq_len
         self.teach_events = teach_events
         self.n_actions = self.meta.n_actions
@@ -144,12 +146,12 @@ class SequenceData:
         starts = rng.integers(0, self.lengths[slots] - self.seq_len + 1)
         events = np.zeros(batch_size, dtype=np.int64)
         taken = 0  # the first rows of the batch are the rare events' windows, each share in turn
-        for windows, share in ((self._fright_windows, self.fright_share), (self._catch_windows, self.catch_share)):
-            if windows is not None:
-                n = min(round(share * batch_size), batch_size - taken)  # two halves of an odd batch round up
-                rows = slice(taken, taken + n)
-                slots[rows], starts[rows], events[rows] = windows[rng.integers(0, len(windows), size=n)].T
-                taken += n
+        for name, share in self.event_shares.items():
+            windows = self._event_windows[name]
+            n = min(round(share * batch_size), batch_size - taken)  # two halves of an odd batch round up
+            rows = slice(taken, taken + n)
+            slots[rows], starts[rows], events[rows] = windows[rng.integers(0, len(windows), size=n)].T
+            taken += n
         idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T) rows of the concatenation
         if self.in_memory:
             frames, actions = self._frames[idx], self._actions[idx[:, :-1]]
@@ -223,54 +225,39 @@ def _agent_cells(data: Dataset, episode: int, geometry: CellGeometry) -> np.ndar
     return state_view(geometry, {name: data.state(episode, name) for name in fields})["covered"]
 
 
-def _fright_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndarray:
-    """(slot, start, onset) of every window of `episodes` whose ghosts turn frightened at one of
-    `FRIGHT_POSITIONS`, the onset counted from the window's start: int (N, 3)."""
-    if "frightened" not in data.state_fields:
-        raise DatasetError(f"{data.path}: no state/frightened to find power pellets by "
-                           "(needed by train.fright_windows)")
+def _event_windows(data: Dataset, episodes: np.ndarray, lengths: np.ndarray, seq_len: int, name: str) -> np.ndarray:
+    """(slot, start, position) of every window of `episodes` with event `name` at `position`
+    (counted from the window's start): one of `EVENT_POSITIONS`, or for an event too near its
+    episode's end the latest position that keeps the window inside it. int (N, 3)."""
+    if name not in data.event_names:
+        raise DatasetError(f"{data.path}: no event {name!r} to sample windows around (train.event_windows; "
+                           f"the data has: {', '.join(data.event_names) or 'none'})")
     found = []
-    for slot, episode in enumerate(episodes):
-        scared = data.state(int(episode), "frightened")
-        onset_at: dict[int, int] = {}  # window start -> the first onset in it, counted from the start
-        for onset in fright_onsets(scared):
-            for position in FRIGHT_POSITIONS:
-                if position < seq_len and 0 <= onset - position <= len(scared) - seq_len:
-                    onset_at.setdefault(int(onset - position), position)
-        found += [(slot, start, position) for start, position in sorted(onset_at.items())]
+    for slot, (episode, length) in enumerate(zip(episodes, lengths)):
+        at: dict[int, int] = {}  # window start -> the first event in it, counted from the start
+        for frame in data.event_frames(int(episode), name):
+            fits = [p for p in EVENT_POSITIONS if p < seq_len and 0 <= frame - p <= length - seq_len]
+            latest = int(frame - (length - seq_len))  # the window that ends the episode
+            if not fits and EVENT_POSITIONS.start <= latest < seq_len:
+                fits = [latest]
+            for p in fits:
+                at.setdefault(int(frame - p), p)
+        found += [(slot, start, p) for start, p in sorted(at.items())]
     if not found:
-        raise DatasetError(f"{data.path}: no training window of {seq_len} frames in which the ghosts turn frightened "
-                           "(train.fright_windows needs episodes where Pac-Man eats a power pellet)")
-    return np.array(found, dtype=np.int64)
-
-
-def _catch_windows(data: Dataset, episodes: np.ndarray, seq_len: int) -> np.ndarray:
-    """(slot, start, seq_len - 1) of every window of `episodes` whose last frame is a ghost catching
-    Pac-Man: int (N, 3). The game ends there, so that is the only place the catch can be in a window."""
-    missing = set(CATCH_FIELDS) - set(data.state_fields)
-    if missing:
-        raise DatasetError(f"{data.path}: no state/{', state/'.join(sorted(missing))} to find catches by "
-                           "(needed by train.catch_windows)")
-    found = []
-    for slot, episode in enumerate(episodes):
-        starts = episode_catches(data, int(episode)) - (seq_len - 1)
-        found += [(slot, int(start), seq_len - 1) for start in starts[starts >= 0]]
-    if not found:
-        raise DatasetError(f"{data.path}: no training window of {seq_len} frames that ends with a ghost catching "
-                           "Pac-Man (train.catch_windows needs episodes the ghosts ended)")
+        raise DatasetError(f"{data.path}: no training window of {seq_len} frames with event {name!r} in it "
+                           "(train.event_windows needs episodes where it happens)")
     return np.array(found, dtype=np.int64)
 
 
 def load_splits(path: str | Path, seq_len: int, val_fraction: float, agent: bool = False,
-                fright_share: float = 0.0, catch_share: float = 0.0,
+                event_shares: dict[str, float] | None = None,
                 teach_events: bool = False) -> tuple[SequenceData, SequenceData | None]:
     """Train and validation windows of one dataset, split by episode (`agent`, and for the
-    training windows only `fright_share`, `catch_share`, `teach_events`: see SequenceData)."""
+    training windows only `event_shares`, `teach_events`: see SequenceData)."""
     with open_dataset(path) as data:
         n_episodes = data.n_episodes
     train_eps, val_eps = split_episodes(n_episodes, val_fraction)
-    train = SequenceData(path, seq_len, train_eps, agent=agent, fright_share=fright_share, catch_share=catch_share,
-                         teach_events=teach_events)
+    train = SequenceData(path, seq_len, train_eps, agent=agent, event_shares=event_shares, teach_events=teach_events)
     val = None
     if len(val_eps):
         try:

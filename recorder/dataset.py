@@ -66,6 +66,7 @@ class _ShardHeader:
     agent: list[str]
     score: np.ndarray
     state_fields: list[str]
+    event_fields: list[str]
 
 
 def _read_header(path: Path, f: h5py.File) -> _ShardHeader:
@@ -88,13 +89,19 @@ def _read_header(path: Path, f: h5py.File) -> _ShardHeader:
     if n_episodes and (start.min() < 0 or length.min() < 1 or (start + length).max() > n_frames):
         raise DatasetError(f"{path}: episode table points outside frames [0, {n_frames})")
     state_fields = sorted(f["state"].keys()) if isinstance(f.get("state"), h5py.Group) else []
-    for name in state_fields:
-        shape = f[f"state/{name}"].shape
-        if not shape or shape[0] != n_frames:
-            raise DatasetError(f"{path}: state/{name} shape {shape} has first dim != {n_frames} frames")
+    event_fields = sorted(f["events"].keys()) if isinstance(f.get("events"), h5py.Group) else []
+    for group, names in (("state", state_fields), ("events", event_fields)):
+        for name in names:
+            shape = f[f"{group}/{name}"].shape
+            if not shape or shape[0] != n_frames:
+                raise DatasetError(f"{path}: {group}/{name} shape {shape} has first dim != {n_frames} frames")
+    for name in event_fields:
+        if f[f"events/{name}"].ndim != 1 or f[f"events/{name}"].dtype != np.bool_:
+            raise DatasetError(f"{path}: events/{name} must be bool [N] (the frames the event happens on)")
     score = table["score"]  # integer scores as int64; fractional ones stay what they are (as float64)
     score = score.astype(np.float64 if np.issubdtype(score.dtype, np.floating) else np.int64)
-    return _ShardHeader(meta, start, length, table["seed"].astype(np.int64), agent, score, state_fields)
+    return _ShardHeader(meta, start, length, table["seed"].astype(np.int64), agent, score, state_fields,
+                        event_fields)
 
 
 class Dataset:
@@ -126,6 +133,7 @@ class Dataset:
                 self.close()
                 raise DatasetError(f"shards disagree: {self.shards[0]} and {path}: {reason}")
         self.state_fields = sorted(set.intersection(*(set(h.state_fields) for h in headers)))
+        self._stored_events = sorted(set.intersection(*(set(h.event_fields) for h in headers)))
         self.episode_lengths = np.concatenate([h.length for h in headers])  # (E,) int64
         self._shard_of = np.concatenate([np.full(len(h.start), k) for k, h in enumerate(headers)])
         self._local = np.concatenate([np.arange(len(h.start)) for h in headers])
@@ -191,6 +199,23 @@ class Dataset:
         k, offset, length = self._locate(i)
         a, b = _span(start, stop, length)
         return self._read(k, f"state/{name}", offset + a, offset + b)
+
+    @property
+    def event_names(self) -> list[str]:
+        """The events `event_frames` can find: stored `events/<name>` arrays, and the ones this
+        repository's game derives from its state (`fright_onset`, `catch`; see DERIVED_EVENTS)."""
+        derived = [n for n, fields in DERIVED_EVENTS.items() if set(fields) <= set(self.state_fields)]
+        return sorted(set(self._stored_events) | set(derived))
+
+    def event_frames(self, i: int, name: str) -> np.ndarray:
+        """Frames of episode i on which event `name` happens, int64 (sorted): from `events/<name>`
+        when the recording stores it, else derived from the game state (older recordings)."""
+        if name in self._stored_events:
+            k, offset, length = self._locate(i)
+            return np.flatnonzero(self._read(k, f"events/{name}", offset, offset + length)).astype(np.int64)
+        if name in DERIVED_EVENTS and set(DERIVED_EVENTS[name]) <= set(self.state_fields):
+            return _derive_event(self, i, name)
+        raise KeyError(f"{self.path}: no event {name!r} (it has: {', '.join(self.event_names) or 'none'})")
 
     def episode(self, i: int, with_state: bool = True) -> Episode:
         """Episode i in full: frames, actions, state (unless with_state=False), provenance."""
@@ -378,6 +403,17 @@ def catches(pacman: np.ndarray, ghosts: np.ndarray, frightened: np.ndarray) -> n
 def episode_catches(ds: Dataset, episode: int) -> np.ndarray:
     """`catches` of episode `episode` of `ds`, from its recorded state."""
     return catches(*(ds.state(episode, name) for name in CATCH_FIELDS))
+
+
+DERIVED_EVENTS: dict[str, tuple[str, ...]] = {"fright_onset": ("frightened",), "catch": CATCH_FIELDS}
+"""Events of this repository's game found from its state when a recording does not store them,
+with the state fields each needs: the ghosts turning frightened, a ghost catching Pac-Man."""
+
+
+def _derive_event(ds: Dataset, episode: int, name: str) -> np.ndarray:
+    if name == "fright_onset":
+        return fright_onsets(ds.state(episode, "frightened")).astype(np.int64)
+    return episode_catches(ds, episode).astype(np.int64)
 
 
 def _stats(values: np.ndarray) -> dict | None:

@@ -10,7 +10,7 @@ import torch
 from recorder.dataset import DatasetError, Episode, open_dataset
 from recorder.game.palette import PALETTE
 from gamegan.config import ConfigError
-from gamegan.data import (FRIGHT_POSITIONS, SequenceData, load_splits, split_episodes, to_model_frames,
+from gamegan.data import (EVENT_POSITIONS, SequenceData, load_splits, split_episodes, to_model_frames,
                           to_uint8_frames)
 from gamegan.sprites import CellGeometry
 from test_dataset import write_shard
@@ -127,21 +127,21 @@ def _numbered_episodes(path, frightened_from: list[int | None], length: int = 30
     write_shard(path / "shard-00000.h5", episodes)
 
 
-def test_fright_share_puts_the_ghosts_turning_blue_early_in_that_share_of_windows(tmp_path):
+def test_event_windows_put_the_ghosts_turning_blue_early_in_that_share_of_windows(tmp_path):
     _numbered_episodes(tmp_path, [None, 20])  # only episode 1 has an onset, at frame 20
-    data = SequenceData(tmp_path, seq_len=10, fright_share=0.5)
+    data = SequenceData(tmp_path, seq_len=10, event_shares={"fright_onset": 0.5})
     for seed in range(5):
         firsts = to_uint8_frames(data.sample(np.random.default_rng(seed), 8).frames)[:, 0, 0, 0, 0].astype(int)
         onsets_at = [20 - (f - 100) for f in firsts[:4]]  # where frame 20 of episode 1 falls in the window
-        assert all(f >= 100 for f in firsts[:4]) and all(p in FRIGHT_POSITIONS for p in onsets_at)
+        assert all(f >= 100 for f in firsts[:4]) and all(p in EVENT_POSITIONS for p in onsets_at)
     plain = SequenceData(tmp_path, seq_len=10)  # uniform windows: the rest of the batch, and the default
     first = to_uint8_frames(plain.sample(np.random.default_rng(0), 64).frames)[:, 0, 0, 0, 0].astype(int)
     assert (first < 100).any() and len(set(first)) > 10
 
 
-def test_catch_share_puts_a_ghost_catching_pacman_last_in_that_share_of_windows(tmp_path):
+def test_an_event_that_ends_the_episode_puts_a_ghost_catching_pacman_last_in_that_share_of_windows(tmp_path):
     _numbered_episodes(tmp_path, [None, 20, None], caught=(False, False, True))  # episode 2 ends caught
-    data = SequenceData(tmp_path, seq_len=10, fright_share=0.25, catch_share=0.5)
+    data = SequenceData(tmp_path, seq_len=10, event_shares={"fright_onset": 0.25, "catch": 0.5})
     for seed in range(5):
         firsts = to_uint8_frames(data.sample(np.random.default_rng(seed), 8).frames)[:, 0, 0, 0, 0].astype(int)
         assert all(100 <= f < 120 for f in firsts[:2])  # the fright share first: episode 1
@@ -150,7 +150,7 @@ def test_catch_share_puts_a_ghost_catching_pacman_last_in_that_share_of_windows(
 
 def test_teach_events_marks_each_event_window_with_its_event_frame(tmp_path):
     _numbered_episodes(tmp_path, [None, 20, None], caught=(False, False, True))
-    data = SequenceData(tmp_path, seq_len=10, fright_share=0.25, catch_share=0.5, teach_events=True)
+    data = SequenceData(tmp_path, seq_len=10, event_shares={"fright_onset": 0.25, "catch": 0.5}, teach_events=True)
     for seed in range(5):
         batch = data.sample(np.random.default_rng(seed), 8)
         firsts = to_uint8_frames(batch.frames)[:, 0, 0, 0, 0].astype(int)
@@ -158,20 +158,49 @@ def test_teach_events_marks_each_event_window_with_its_event_frame(tmp_path):
         assert teacher[:2] == [20 - (f - 100) for f in firsts[:2]]  # the frame the ghost turns blue
         assert teacher[2:6] == [9] * 4  # the catch, the window's last frame
         assert teacher[6:] == [0, 0]  # ordinary windows take the schedule's warm-up
-    assert SequenceData(tmp_path, seq_len=10, catch_share=0.5).sample(np.random.default_rng(0), 4).teacher is None
+    assert SequenceData(tmp_path, seq_len=10, event_shares={"catch": 0.5}).sample(np.random.default_rng(0), 4).teacher is None
     with pytest.raises(ConfigError, match="teach_events"):
         SequenceData(tmp_path, seq_len=10, teach_events=True)
 
 
 def test_fright_share_without_an_onset_to_sample_is_a_dataset_error(tmp_path):
     _numbered_episodes(tmp_path, [None, 1])  # frightened from frame 1: too early for position 2..8
-    with pytest.raises(DatasetError, match="turn frightened"):
-        SequenceData(tmp_path, seq_len=10, fright_share=0.25)
-    with pytest.raises(ConfigError, match="fright_windows"):
-        SequenceData(tmp_path, seq_len=10, fright_share=1.5)
+    with pytest.raises(DatasetError, match="event 'fright_onset'"):
+        SequenceData(tmp_path, seq_len=10, event_shares={"fright_onset": 0.25})
+    with pytest.raises(ConfigError, match="event_windows"):
+        SequenceData(tmp_path, seq_len=10, event_shares={"fright_onset": 1.5})
     with pytest.raises(ConfigError, match="together at most 1"):
-        SequenceData(tmp_path, seq_len=10, fright_share=0.5, catch_share=0.75)
-    with pytest.raises(DatasetError, match="ghost catching Pac-Man"):
-        SequenceData(tmp_path, seq_len=10, catch_share=0.25)  # no episode here was caught
+        SequenceData(tmp_path, seq_len=10, event_shares={"fright_onset": 0.5, "catch": 0.75})
+    with pytest.raises(DatasetError, match="event 'catch'"):
+        SequenceData(tmp_path, seq_len=10, event_shares={"catch": 0.25})  # no episode here was caught
     train, _ = load_splits(tmp_path, seq_len=10, val_fraction=0.0)  # off by default: no error
     assert train.sample(np.random.default_rng(0), 2).frames.shape == (2, 10, 3, 8, 8)
+
+
+def test_a_recordings_own_events_are_sampled_by_name(tmp_path):
+    _numbered_episodes(tmp_path, [None, None])
+    with h5py.File(tmp_path / "shard-00000.h5", "a") as f:
+        jump = np.zeros(60, dtype=bool)
+        jump[30 + 15] = True  # episode 1, frame 15
+        f["events/jump"] = jump
+    with open_dataset(tmp_path) as ds:
+        assert "jump" in ds.event_names and ds.event_frames(1, "jump").tolist() == [15]
+        assert ds.event_frames(0, "jump").tolist() == []
+    data = SequenceData(tmp_path, seq_len=10, event_shares={"jump": 0.5}, teach_events=True)
+    batch = data.sample(np.random.default_rng(0), 4)
+    firsts = to_uint8_frames(batch.frames)[:, 0, 0, 0, 0].astype(int)
+    assert all(15 - (f - 100) == p for f, p in zip(firsts[:2], batch.teacher[:2].tolist()))
+    with pytest.raises(DatasetError, match="no event 'dance'"):
+        SequenceData(tmp_path, seq_len=10, event_shares={"dance": 0.5})
+    with h5py.File(tmp_path / "shard-00000.h5", "a") as f:
+        del f["events/jump"]
+        f["events/jump"] = np.zeros(60, dtype=np.int8)
+    with pytest.raises(DatasetError, match="events/jump must be bool"):
+        open_dataset(tmp_path)
+
+
+def test_configs_of_older_versions_read_their_event_shares():
+    from gamegan.config import Config
+
+    old = Config.from_dict({"train": {"fright_windows": 0.15, "catch_windows": 0.0}})
+    assert old.train.event_windows == {"fright_onset": 0.15}

@@ -216,7 +216,7 @@ def test_sigint_saves_a_checkpoint_and_resume_continues(tiny_recording, tmp_path
     (["--set", "loss.nonsense=1"], "unknown config key"),
     (["--preset", "giant"], "unknown preset"),
     (["--set", "train.ema_decay=1.5"], "ema_decay"),
-    (["--set", "train.fright_windows=1.5"], "fright_windows"),
+    (["--set", 'train.event_windows={"fright_onset": 1.5}'], "event_windows"),
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--set", "bogus=1"], "cuda"),
 ])
 def test_train_cli_rejects_bad_options_in_one_line(tiny_recording, tmp_path, extra, message):
