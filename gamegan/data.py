@@ -20,7 +20,6 @@ from recorder.dataset import Dataset, DatasetError, open_dataset
 
 from gamegan.config import ConfigError
 from gamegan.model.types import Batch
-from gamegan.sprites import CellGeometry, state_view
 
 EVENT_POSITIONS = range(2, 9)
 """Where in an event window the event's frame falls: after the two real frames training ends
@@ -66,8 +65,8 @@ class SequenceData:
 
     `sample(rng, batch_size)` returns a `Batch` on the CPU. In memory mode the episodes'
     frames are read once into one array; otherwise each window is one h5py read. With
-    `agent=True` batches also carry `Batch.agent`, the pixels of Pac-Man's recorded cell in
-    every frame (DatasetError when the recording has no `state/pacman` to place him).
+    `agent=True` batches also carry `Batch.agent`, the data's `agent` mask of every frame
+    (`AGENT_MASK`; DatasetError when the recording has none).
     `event_shares` {name: share}: that share of each batch are windows around the data's event
     `name` (`Dataset.event_frames`: stored `events/<name>`, or one the game derives from its
     state), the event at a frame in `EVENT_POSITIONS` (DatasetError when no episode has one).
@@ -90,7 +89,6 @@ class SequenceData:
         self.path = Path(path)
         with open_dataset(self.path) as data:
             self.meta = data.meta
-            self._geometry = _agent_geometry(data) if agent else None
             lengths = data.episode_lengths.astype(np.int64)
             all_episodes = np.arange(data.n_episodes)
             self.episodes = all_episodes if episodes is None else np.asarray(episodes)
@@ -105,9 +103,8 @@ class SequenceData:
             if in_memory:
                 self._frames = np.concatenate([data.frames(int(i)) for i in self.episodes])
                 self._actions = np.concatenate([data.actions(int(i)) for i in self.episodes]).astype(np.int64)
-            if self._geometry is not None:
-                # A few hundred bytes a frame: held in RAM even when frames are read lazily.
-                self._agent_cells = np.concatenate([_agent_cells(data, int(i), self._geometry) for i in self.episodes])
+            # A few hundred bytes a frame: held in RAM even when frames are read lazily.
+            self._agent = _agent_masks(data, self.episodes) if agent else None
             self.event_shares = shares
             self._event_windows = {name: _event_windows(data, self.episodes, self.lengths, seq_len, name)
                                    for name in shares}
@@ -160,8 +157,10 @@ class SequenceData:
             frames = np.stack([f for f, _ in pairs])
             actions = np.stack([a for _, a in pairs])
         agent = None
-        if self._geometry is not None:
-            agent = torch.from_numpy(self._geometry.pixels(self._agent_cells[idx])).unsqueeze(2)  # (B, T, 1, H, W)
+        if self._agent is not None:
+            width = self.meta.frame_shape[1]
+            bits = np.unpackbits(self._agent[idx], axis=-1, count=width).astype(bool)  # (B, T, H, W)
+            agent = torch.from_numpy(bits).unsqueeze(2)  # (B, T, 1, H, W)
         actions_t = torch.from_numpy(actions)
         shift = torch.from_numpy(rng.integers(1, self.n_actions, size=actions.shape))
         return Batch(frames=to_model_frames(frames), actions=actions_t,
@@ -204,25 +203,18 @@ def batch_stream(data: SequenceData, batch_size: int, rng: np.random.Generator, 
     yield from loader
 
 
-def _agent_geometry(data: Dataset) -> CellGeometry:
-    """Where Pac-Man's cell lies in the frames of `data`; DatasetError when it cannot be placed."""
-    needed = ["pacman"] + (["view_origin"] if data.meta.mode != "classic" else [])
-    missing = [name for name in needed if name not in data.state_fields]
-    if missing:
-        raise DatasetError(f"{data.path}: no state/{', state/'.join(missing)} to place Pac-Man's cell "
-                           "(needed by loss.recon_horizon_keep_agent)")
-    try:
-        return CellGeometry.from_game(data.meta.game)
-    except (ValueError, TypeError, KeyError) as err:
-        raise DatasetError(f"{data.path}: its game config gives no cell geometry ({err}); "
-                           "loss.recon_horizon_keep_agent needs one of this repository's games") from err
+AGENT_MASK = "agent"
+"""The dataset mask `Batch.agent` carries: `masks/agent` when a recording stores it (the pixels
+of the player's character), or the one the recorder derives from its game's state."""
 
 
-def _agent_cells(data: Dataset, episode: int, geometry: CellGeometry) -> np.ndarray:
-    """Pac-Man's view cell in every frame of an episode as a cell map, bool (L, rows, cols)."""
-    fields = [name for name in ("pacman", "view_origin") if name in data.state_fields]
-    # Given Pac-Man alone, the cells state_view marks as covered by a sprite are his.
-    return state_view(geometry, {name: data.state(episode, name) for name in fields})["covered"]
+def _agent_masks(data: Dataset, episodes: np.ndarray) -> np.ndarray:
+    """The agent mask of every frame of `episodes`, bits packed along the width: uint8
+    (frames, H, ceil(W / 8)), a few hundred bytes a frame; DatasetError when the data has none."""
+    if AGENT_MASK not in data.mask_names:
+        raise DatasetError(f"{data.path}: no '{AGENT_MASK}' mask (masks/{AGENT_MASK}, or for this repository's game "
+                           "the state the recorder derives it from) (needed by loss.recon_horizon_keep_agent)")
+    return np.concatenate([np.packbits(data.mask(int(i), AGENT_MASK), axis=-1) for i in episodes])
 
 
 def _event_windows(data: Dataset, episodes: np.ndarray, lengths: np.ndarray, seq_len: int, name: str) -> np.ndarray:

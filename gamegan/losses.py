@@ -91,7 +91,7 @@ def motion_map(real: Tensor, fake: Tensor | None = None, threshold: float = 0.1)
 
     With `fake` (B, T-1, 3, S, S), pixels where the prediction differs from the real frame
     before are marked too: a sprite the model erased or smeared where the real one held still
-    (Pac-Man bumping into a wall) then weighs as much as one that moved. The map carries no
+    (the agent bumping into a wall) then weighs as much as one that moved. The map carries no
     gradient either way.
     """
     prev = real[:, :-1]
@@ -109,9 +109,9 @@ def horizon_weights(steps: int, warmup: int | Tensor, decay: float, device: torc
 
     Prediction t was made from the real frame t when t < warmup (weight 1) and from the
     model's own frames after that; the k-th prediction in a row from its own frames weighs
-    decay ** k. With decay < 1, the far future, where a ghost may be in any of several cells,
+    decay ** k. With decay < 1, the far future, where a sprite may be in any of several cells,
     is left to the discriminators, which accept any of them, instead of a regression to the
-    recorded one, which prefers no ghost at all once no single cell is likelier than not.
+    recorded one, which prefers no sprite at all once no single cell is likelier than not.
     """
     t = torch.arange(steps, dtype=torch.float32, device=device)  # made where it is used: no copy per step
     if isinstance(warmup, Tensor):
@@ -121,12 +121,12 @@ def horizon_weights(steps: int, warmup: int | Tensor, decay: float, device: torc
 
 def agent_pixels(batch: Batch, cfg: LossConfig) -> Tensor | None:
     """Pixels whose `recon` keeps weight 1 at every horizon (`cfg.recon_horizon_keep_agent`):
-    Pac-Man's recorded cell before and after each step, (B, T-1, 1, S, S) bool; None when off.
+    the data's agent mask before and after each step, (B, T-1, 1, S, S) bool; None when off.
     ValueError when asked for but the batch carries no `agent` masks."""
     if not cfg.recon_horizon_keep_agent:
         return None
     if batch.agent is None:
-        raise ValueError("loss.recon_horizon_keep_agent needs batches with Pac-Man's cells (Batch.agent); "
+        raise ValueError("loss.recon_horizon_keep_agent needs batches with the agent mask (Batch.agent); "
                          "load the data with agent=True")
     return batch.agent[:, 1:] | batch.agent[:, :-1]
 
@@ -159,7 +159,7 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
 
 def rollout_recon(batch: Batch, rollout: Rollout, cfg: LossConfig) -> Tensor:
     """`pixel_recon` of a rollout against its batch, each prediction weighed by how far it
-    ran free (`horizon_weights` of `rollout.warmup`), Pac-Man's cells kept (`agent_pixels`)."""
+    ran free (`horizon_weights` of `rollout.warmup`), the agent's pixels kept (`agent_pixels`)."""
     steps = horizon_weights(rollout.frames.shape[1], rollout.warmup, cfg.recon_horizon_decay, rollout.frames.device)
     return pixel_recon(rollout.frames, batch.frames, cfg, steps, agent_pixels(batch, cfg))
 
@@ -176,7 +176,7 @@ def colour_distance(fake: Tensor, real: Tensor) -> Tensor:
     Each frame's pixels are projected on fixed colour directions and sorted; the distance is
     the absolute difference of the sorted values, summed over pixels like `pixel_recon` and
     averaged over directions and frames. Where things are drops out, what colours there are
-    and how much of each does not: a ghost drawn at half strength, or missing, or red where the
+    and how much of each does not: a sprite drawn at half strength, or missing, or red where the
     real one is blue, costs about its area times the colour change.
     """
     directions = torch.tensor(_COLOUR_DIRECTIONS, dtype=torch.float32, device=fake.device)

@@ -33,6 +33,7 @@ from recorder.shard_format import (
     list_shards,
     shard_name,
 )
+from recorder.game.geometry import CellGeometry
 
 __all__ = [
     "CODECS", "DEFAULT_CODEC", "FORMAT", "FORMAT_VERSION", "SHARD_GLOB", "Dataset",
@@ -67,6 +68,7 @@ class _ShardHeader:
     score: np.ndarray
     state_fields: list[str]
     event_fields: list[str]
+    mask_fields: list[str]
 
 
 def _read_header(path: Path, f: h5py.File) -> _ShardHeader:
@@ -90,7 +92,8 @@ def _read_header(path: Path, f: h5py.File) -> _ShardHeader:
         raise DatasetError(f"{path}: episode table points outside frames [0, {n_frames})")
     state_fields = sorted(f["state"].keys()) if isinstance(f.get("state"), h5py.Group) else []
     event_fields = sorted(f["events"].keys()) if isinstance(f.get("events"), h5py.Group) else []
-    for group, names in (("state", state_fields), ("events", event_fields)):
+    mask_fields = sorted(f["masks"].keys()) if isinstance(f.get("masks"), h5py.Group) else []
+    for group, names in (("state", state_fields), ("events", event_fields), ("masks", mask_fields)):
         for name in names:
             shape = f[f"{group}/{name}"].shape
             if not shape or shape[0] != n_frames:
@@ -98,10 +101,13 @@ def _read_header(path: Path, f: h5py.File) -> _ShardHeader:
     for name in event_fields:
         if f[f"events/{name}"].ndim != 1 or f[f"events/{name}"].dtype != np.bool_:
             raise DatasetError(f"{path}: events/{name} must be bool [N] (the frames the event happens on)")
+    for name in mask_fields:
+        if f[f"masks/{name}"].shape[1:] != meta.frame_shape[:2] or f[f"masks/{name}"].dtype != np.bool_:
+            raise DatasetError(f"{path}: masks/{name} must be bool [N, H, W] (pixels of each frame)")
     score = table["score"]  # integer scores as int64; fractional ones stay what they are (as float64)
     score = score.astype(np.float64 if np.issubdtype(score.dtype, np.floating) else np.int64)
     return _ShardHeader(meta, start, length, table["seed"].astype(np.int64), agent, score, state_fields,
-                        event_fields)
+                        event_fields, mask_fields)
 
 
 class Dataset:
@@ -134,6 +140,7 @@ class Dataset:
                 raise DatasetError(f"shards disagree: {self.shards[0]} and {path}: {reason}")
         self.state_fields = sorted(set.intersection(*(set(h.state_fields) for h in headers)))
         self._stored_events = sorted(set.intersection(*(set(h.event_fields) for h in headers)))
+        self._stored_masks = sorted(set.intersection(*(set(h.mask_fields) for h in headers)))
         self.episode_lengths = np.concatenate([h.length for h in headers])  # (E,) int64
         self._shard_of = np.concatenate([np.full(len(h.start), k) for k, h in enumerate(headers)])
         self._local = np.concatenate([np.arange(len(h.start)) for h in headers])
@@ -216,6 +223,39 @@ class Dataset:
         if name in DERIVED_EVENTS and set(DERIVED_EVENTS[name]) <= set(self.state_fields):
             return _derive_event(self, i, name)
         raise KeyError(f"{self.path}: no event {name!r} (it has: {', '.join(self.event_names) or 'none'})")
+
+    @property
+    def mask_names(self) -> list[str]:
+        """The per-pixel masks `mask` can give: stored `masks/<name>` arrays, and `agent` (the
+        pixels of Pac-Man's cell) derived from the state of this repository's game."""
+        return sorted(set(self._stored_masks) | ({"agent"} if self._agent_geometry() is not None else set()))
+
+    def mask(self, i: int, name: str) -> np.ndarray:
+        """Mask `name` of every frame of episode i, bool (L, H, W): `masks/<name>` when the
+        recording stores it, else derived from the game state (`agent`)."""
+        if name in self._stored_masks:
+            k, offset, length = self._locate(i)
+            return self._read(k, f"masks/{name}", offset, offset + length)
+        geometry = self._agent_geometry() if name == "agent" else None
+        if geometry is None:
+            raise KeyError(f"{self.path}: no mask {name!r} (it has: {', '.join(self.mask_names) or 'none'})")
+        pac = self.state(i, "pacman").astype(np.int64)
+        if geometry.mode != "classic":
+            pac = pac - self.state(i, "view_origin")
+        cells = np.zeros((len(pac), geometry.rows, geometry.cols), dtype=bool)
+        inside = (pac >= 0).all(axis=1) & (pac[:, 0] < geometry.rows) & (pac[:, 1] < geometry.cols)
+        cells[np.flatnonzero(inside), pac[inside, 0], pac[inside, 1]] = True
+        return geometry.pixels(cells)
+
+    def _agent_geometry(self) -> "CellGeometry | None":
+        """The cell geometry to place Pac-Man by, when the state and the game config allow."""
+        needed = {"pacman"} | ({"view_origin"} if self.meta.mode != "classic" else set())
+        if not needed <= set(self.state_fields):
+            return None
+        try:
+            return CellGeometry.from_game(self.meta.game)
+        except (TypeError, ValueError, KeyError):
+            return None
 
     def episode(self, i: int, with_state: bool = True) -> Episode:
         """Episode i in full: frames, actions, state (unless with_state=False), provenance."""

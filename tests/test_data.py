@@ -101,7 +101,7 @@ def test_agent_masks_without_recorded_pacman_cells_are_a_dataset_error(tiny_reco
         with h5py.File(tmp_path / shard.name, "a") as f:
             del f["state/pacman"]
     assert SequenceData(tmp_path, seq_len=5).sample(np.random.default_rng(0), 2).agent is None
-    with pytest.raises(DatasetError, match="state/pacman"):
+    with pytest.raises(DatasetError, match="no 'agent' mask"):
         SequenceData(tmp_path, seq_len=5, agent=True)
 
 
@@ -204,3 +204,19 @@ def test_configs_of_older_versions_read_their_event_shares():
 
     old = Config.from_dict({"train": {"fright_windows": 0.15, "catch_windows": 0.0}})
     assert old.train.event_windows == {"fright_onset": 0.15}
+
+
+def test_a_recordings_own_agent_mask_is_what_batches_carry(tmp_path):
+    _numbered_episodes(tmp_path, [None, None])
+    mask = np.zeros((60, 8, 8), dtype=bool)
+    mask[:, 2:4, 5:7] = True
+    mask[30:, 0, 0] = True  # episode 1 differs
+    with h5py.File(tmp_path / "shard-00000.h5", "a") as f:
+        del f["state/pacman"]  # no state to derive it from: the stored mask is all there is
+        f["masks/agent"] = mask
+    data = SequenceData(tmp_path, seq_len=5, agent=True)
+    batch = data.sample(np.random.default_rng(0), 6)
+    firsts = to_uint8_frames(batch.frames)[:, 0, 0, 0, 0].astype(int)
+    for row, first in zip(batch.agent[:, :, 0].numpy(), firsts):
+        episode, start = divmod(first, 100)
+        assert np.array_equal(row, mask[30 * episode + start:30 * episode + start + 5])

@@ -57,3 +57,11 @@ def test_no_import_cycles_between_modules():
         if m not in state:
             visit(m, [m])
     assert cycles == []
+
+
+def test_the_learner_names_no_event_or_character_of_one_game():
+    words = ("pacman", "pac-man", "fright", "catch", "ghost")
+    files = [ROOT / "gamegan" / name for name in ("data.py", "losses.py", "train.py")]
+    files += sorted((ROOT / "gamegan" / "model").glob("*.py"))
+    found = {f.name: w for f in files for w in words if w in f.read_text().lower()}
+    assert found == {}

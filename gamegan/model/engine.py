@@ -5,7 +5,7 @@ v_t = MLP(W_h h_{t-1} * W_e e_t) + L(s_t)            (4H gate pre-activations)
 i, f, o = sigmoid(.), g = tanh(.);  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
 
 The product makes the action gate how the past state is carried forward, which is what
-lets a single step move Pac-Man by a whole cell in the direction pressed.
+lets a single step move the agent by a whole cell in the direction pressed.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ class Memory(nn.Module):
         """Move attention mass by the per-sample kernel, clamping at the borders.
 
         Border policy: mass that a kernel would push off the grid stays where it is (like
-        Pac-Man bumping into a wall) instead of vanishing. This conserves total mass exactly,
+        the agent bumping into a wall) instead of vanishing. This conserves total mass exactly,
         so alpha stays a distribution without renormalising, and a hard one-hot attention at
         the edge remains one-hot (renormalising a one-hot that fell off would divide 0 by 0).
         """

@@ -21,7 +21,7 @@ class Batch:
     frames: Tensor  # (B, T, 3, H, W) float in [-1, 1]
     actions: Tensor  # (B, T-1) long
     wrong_actions: Tensor  # (B, T-1) long, each != actions (for the action discriminator)
-    agent: Tensor | None = None  # (B, T, 1, H, W) bool: pixels of Pac-Man's recorded cell, when asked for
+    agent: Tensor | None = None  # (B, T, 1, H, W) bool: the data's agent mask (its character's pixels), when asked for
     teacher: Tensor | None = None  # (B,) long: real inputs each window's rollout takes at least (its event's frame)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
