@@ -4,7 +4,7 @@ does, on recorded windows.
 One window of `--length` frames per caught episode in `--data`: the episode's last frames,
 which end on the catch (`recorder.dataset.catches`). Each is rolled out teacher-forced (every
 input real) and free-running over its last `--free` frames, and the model's catch frame is
-read with `play.catch.CatchWatch` (Pac-Man's cell from the frame before): `caught` when it
+read with `gamegan.evaluation.catch.CatchWatch` (Pac-Man's cell from the frame before): `caught` when it
 draws a ghost under him or he vanishes next to one, as `gamegan play` would end the game;
 `beside` when it draws a ghost in or next to his cell but no catch (a ghost that stopped
 short); `none` otherwise. The recorded frames themselves score `caught` 1.0, and the script
@@ -31,8 +31,8 @@ import torch
 
 from gamegan.checkpoint import load_model
 from gamegan.data import to_model_frames, to_uint8_frames
-from gamegan.sprites import LOST, CellGeometry, PaletteReader
-from play.catch import CatchWatch, neighbourhood
+from gamegan.evaluation.sprites import LOST, CellGeometry, PaletteReader
+from gamegan.evaluation.catch import CatchWatch, neighbourhood
 from recorder.dataset import CATCH_FIELDS, Dataset, catches, open_dataset
 
 SITUATIONS = ("next cell, Pac-Man stays", "next cell, Pac-Man moves", "two cells, Pac-Man stays",

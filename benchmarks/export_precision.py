@@ -17,7 +17,7 @@ import torch
 
 from gamegan.checkpoint import load_model
 from gamegan.data import to_model_frames, to_uint8_frames
-from gamegan.image_quality import psnr
+from gamegan.evaluation.image_quality import psnr
 from recorder.dataset import open_dataset
 
 

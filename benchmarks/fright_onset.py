@@ -23,7 +23,7 @@ import torch
 
 from gamegan.checkpoint import load_model
 from gamegan.data import to_model_frames, to_uint8_frames
-from gamegan.sprites import CellGeometry, PaletteReader
+from gamegan.evaluation.sprites import CellGeometry, PaletteReader
 from recorder.dataset import Dataset, fright_onsets, open_dataset
 
 ONSET = 3

@@ -1,9 +1,8 @@
 """gamegan: learn a playable neural game simulator (GameGAN) from recorded play of any game in
 the recorder's format. `config` holds every setting and preset, `data` the training windows,
 `model/` the simulator (engine, memory, renderer) and its discriminators and baselines,
-`losses` and `train` the training, `checkpoint` and `shipped` the saved models, `evaluate`
-with its metric modules (`image_quality`, `metrics`, `pixel_sources`, `controllability`,
-`come_back_home`, `swap`, `inverse_dynamics`, `sprites`) the measurements, `envs` the
-gymnasium environments, and `cli` the `gamegan` command."""
+`losses` and `train` the training, `checkpoint` and `shipped` the saved models,
+`evaluation/` every measurement (`gamegan eval`), `envs` the gymnasium environments, and `cli`
+the `gamegan` command."""
 
 __version__ = "0.1.0"

@@ -296,7 +296,7 @@ def eval_(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Measure a simulator (and baselines) on held-out episodes: metrics.json, report.md, plots."""
-    from gamegan.evaluate import evaluate
+    from gamegan.evaluation.evaluate import evaluate
 
     with user_errors():
         with as_usage_error(ValueError):

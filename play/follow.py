@@ -4,7 +4,7 @@ This measures the first thing a person notices in `gamegan play`. A session star
 game engine exactly as play does; a keyboard-like player then holds directions for a few steps
 at a time, sometimes into a wall and sometimes none, and both the simulator and the real game
 take each key. After every step Pac-Man's cell is read from the simulator's frame (by palette,
-`gamegan.sprites`) and compared with the real game's cell.
+`gamegan.evaluation.sprites`) and compared with the real game's cell.
 
 Steps are scored by what the key did in the real game: `move` (Pac-Man changed cell), `bump`
 (a direction into a wall: he stays) and `noop` (no key), and by horizon (steps since the
@@ -20,7 +20,7 @@ and `frightened_false` the same share of the other steps: a simulator that paint
 at random scores the two alike.
 
 An episode's scoring stops when either game ends: the real one when a ghost catches Pac-Man,
-the simulator's when its own ghosts catch him (the session's `done`; `play.catch.CatchWatch`:
+the simulator's when its own ghosts catch him (the session's `done`; `gamegan.evaluation.catch.CatchWatch`:
 it draws a ghost under him, as the real game's last frame does, or he vanishes on a step that
 draws a ghost in or next to him), which, along their own paths, they may do where the real
 ones did not. `caught` counts the steps on which that happened (a vanished Pac-Man counts as
@@ -39,8 +39,8 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from gamegan.sprites import LOST, Entities, PaletteReader, state_view
-from play.catch import neighbourhood, palette_reader
+from gamegan.evaluation.sprites import LOST, Entities, PaletteReader, state_view
+from gamegan.evaluation.catch import neighbourhood, palette_reader
 from recorder.agents import RandomAgent
 from recorder.game import Game
 
@@ -73,7 +73,7 @@ class StepScore:
 
     match: bool  # Pac-Man shown in the real cell
     lost: bool  # no Pac-Man shown anywhere
-    caught: bool  # the simulator's own ghost caught him this step (play.catch): its game ends
+    caught: bool  # the simulator's own ghost caught him this step (gamegan.evaluation.catch): its game ends
     ghosts_real: int  # ghost cells in the real view (Pac-Man's own cell excluded)
     ghosts_shown: int  # ghost cells the simulator's frame shows
     ghosts_plausible: int  # shown ghost cells drawn in one ghost colour and not stuck

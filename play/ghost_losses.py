@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gamegan.sprites import Entities, PaletteReader
-from play.catch import neighbourhood, palette_reader
+from gamegan.evaluation.sprites import Entities, PaletteReader
+from gamegan.evaluation.catch import neighbourhood, palette_reader
 from play.follow import FollowReport, FollowSession, StepScore, follow_episode
 
 KINDS: tuple[str, ...] = ("fright", "pacman", "merge", "stopped", "blended", "faded")

@@ -29,8 +29,8 @@ from torch import nn
 
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
-from gamegan.swap import swap_static
-from play.catch import CatchWatch, palette_reader
+from gamegan.evaluation.swap import swap_static
+from gamegan.evaluation.catch import CatchWatch, palette_reader
 from recorder.agents import make_agent
 from recorder.dataset import Dataset, DatasetError, open_dataset
 from recorder.game import Game, GameConfig

@@ -12,7 +12,7 @@ from recorder.game.palette import PALETTE
 from gamegan.config import ConfigError
 from gamegan.data import (EVENT_POSITIONS, SequenceData, load_splits, split_episodes, to_model_frames,
                           to_uint8_frames)
-from gamegan.sprites import CellGeometry
+from gamegan.evaluation.sprites import CellGeometry
 from test_dataset import write_shard
 
 

@@ -19,11 +19,11 @@ from recorder.game.palette import PALETTE
 from recorder.game.layouts import LAYOUTS, parse_layout
 from recorder.record import RecordConfig, record
 
-from gamegan.evaluate import EvalModel, EvalSettings, RecordedFrames, evaluate, evaluate_models
-from gamegan.inverse_dynamics import InverseDynamicsConfig, cache_path, fit_inverse_dynamics
-from gamegan.image_quality import psnr, ssim
+from gamegan.evaluation.evaluate import EvalModel, EvalSettings, RecordedFrames, evaluate, evaluate_models
+from gamegan.evaluation.inverse_dynamics import InverseDynamicsConfig, cache_path, fit_inverse_dynamics
+from gamegan.evaluation.image_quality import psnr, ssim
 from gamegan.model.types import Rollout
-from gamegan.sprites import LOST, CellGeometry, PaletteReader, state_view
+from gamegan.evaluation.sprites import LOST, CellGeometry, PaletteReader, state_view
 
 FAST_ID = InverseDynamicsConfig(steps=60, channels=16, lr=3e-3, val_fraction=0.25)
 

@@ -11,8 +11,8 @@ from gamegan.model.factory import build_model
 from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, STUCK_STEPS, FollowReport,
                          _ratio_se, _score, follow_checkpoints, follow_episode, follow_keys, follow_strip,
                          format_checkpoint_row, format_report, palette_reader)
-from gamegan.sprites import LOST
-from play.catch import CatchWatch
+from gamegan.evaluation.sprites import LOST
+from gamegan.evaluation.catch import CatchWatch
 from play.session import GUTTER
 from recorder.game import GameConfig
 from follow_fakes import (VANISH, BlankSession, BlueSession, CaughtSession, FrozenSession, TwinSession,

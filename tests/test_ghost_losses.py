@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from play.catch import palette_reader
+from gamegan.evaluation.catch import palette_reader
 from play.ghost_losses import (LASTING, GhostStep, classify_losses, count_groups, format_ghost_losses, ghost_losses,
                                session_steps)
 from follow_fakes import VANISH, TwinSession, VanishingSession

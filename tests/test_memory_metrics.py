@@ -13,18 +13,18 @@ from recorder.game import Game, GameConfig
 from recorder.game.config import OPPOSITE
 from recorder.game.palette import PALETTE
 
-from gamegan import come_back_home as home
-from gamegan import swap
-from gamegan.controllability import Controllability, controlled_psnr
+from gamegan.evaluation import come_back_home as home
+from gamegan.evaluation import swap
+from gamegan.evaluation.controllability import Controllability, controlled_psnr
 from gamegan.data import to_model_frames
-from gamegan.evaluate import EvalModel, EvalSettings, evaluate_models
-from gamegan.inverse_dynamics import InverseDynamicsConfig
+from gamegan.evaluation.evaluate import EvalModel, EvalSettings, evaluate_models
+from gamegan.evaluation.inverse_dynamics import InverseDynamicsConfig
 from gamegan.media import read_gif_frames
 from gamegan.model.memory import Memory
 from gamegan.model.renderer import Rendered
 from gamegan.model.types import Rollout, SimState
-from gamegan.pixel_sources import PixelSources, blend_weights
-from gamegan.sprites import CellGeometry, PaletteReader
+from gamegan.evaluation.pixel_sources import PixelSources, blend_weights
+from gamegan.evaluation.sprites import CellGeometry, PaletteReader
 from play.session import GameStarts, SimSession
 from recorder.record import RecordConfig, record
 

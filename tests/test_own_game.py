@@ -34,8 +34,8 @@ def test_the_data_format_doc_shows_the_tested_example_whole():
 
 def test_a_recording_written_by_another_program_inspects_trains_and_evaluates(dot_data, tmp_path):
     from gamegan.config import preset
-    from gamegan.evaluate import EvalSettings, evaluate
-    from gamegan.inverse_dynamics import InverseDynamicsConfig
+    from gamegan.evaluation.evaluate import EvalSettings, evaluate
+    from gamegan.evaluation.inverse_dynamics import InverseDynamicsConfig
     from gamegan.train import train
 
     assert validate(dot_data)["episodes"] == 20

@@ -21,7 +21,7 @@ from gamegan.media import read_gif_frames
 from gamegan.model.factory import build_model
 from play.bench import bench_play
 from play.loading import torch_threads
-from play.catch import palette_reader
+from gamegan.evaluation.catch import palette_reader
 from play.client import Client
 from play.follow import FollowReport, follow_episode
 from play.headless import drive, parse_keys, run_headless, summary_line
@@ -464,7 +464,7 @@ def test_bench_play_starts_a_new_game_when_the_simulator_catches_pacman(monkeypa
         watch.caught = True
         return True
 
-    monkeypatch.setattr("play.catch.CatchWatch.update", caught_every_step)
+    monkeypatch.setattr("gamegan.evaluation.catch.CatchWatch.update", caught_every_step)
     stepped = []
     real_step = SimSession.step
 

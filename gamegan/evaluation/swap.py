@@ -21,7 +21,7 @@ import torch
 from recorder.game import Action, GameConfig
 from recorder.game.engine import Game
 
-from gamegan.come_back_home import MOVES
+from gamegan.evaluation.come_back_home import MOVES
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.model.types import SimState
 

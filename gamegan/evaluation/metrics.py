@@ -1,8 +1,8 @@
 """The figures evaluation reports, and how they are accumulated.
 
 Per-frame scores first: game-state agreement (Pac-Man position, ghost count, pellet map)
-between what `gamegan.sprites` reads from a frame and what `state_view` says the frame should
-show (image quality is in `gamegan.image_quality`). Then
+between what `gamegan.evaluation.sprites` reads from a frame and what `state_view` says the frame should
+show (image quality is in `gamegan.evaluation.image_quality`). Then
 `Scorer`, which applies them to windows of generated frames, and `ModelScores`, which
 accumulates one model's figures and summarises them (by horizon where that applies).
 """
@@ -16,15 +16,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gamegan.controllability import Controllability
+from gamegan.evaluation.controllability import Controllability
 from gamegan.data import to_uint8_frames
-from gamegan.image_quality import psnr, ssim
-from gamegan.inverse_dynamics import confusion_matrix, predict_actions
-from gamegan.sprites import state_view
+from gamegan.evaluation.image_quality import psnr, ssim
+from gamegan.evaluation.inverse_dynamics import confusion_matrix, predict_actions
+from gamegan.evaluation.sprites import state_view
 
 if TYPE_CHECKING:
-    from gamegan.pixel_sources import PixelSources
-    from gamegan.sprites import PaletteReader
+    from gamegan.evaluation.pixel_sources import PixelSources
+    from gamegan.evaluation.sprites import PaletteReader
 
 def position_error(found: np.ndarray, true: np.ndarray) -> np.ndarray:
     """Euclidean distance in cells between found and true Pac-Man cells, (N, 2) -> (N,);

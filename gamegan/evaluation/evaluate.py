@@ -6,19 +6,19 @@ Figures, per model:
   warm-up T-1, so every input is a real frame;
 - free-running rollouts from `context` real frames with the recorded actions: PSNR by
   horizon, Pac-Man position error in cells (and how often he is lost), ghost-count and
-  pellet-map agreement, read from the generated frames by palette colour (gamegan.sprites)
+  pellet-map agreement, read from the generated frames by palette colour (gamegan.evaluation.sprites)
   and compared with the recorded `state/*`;
 - action faithfulness: an inverse-dynamics classifier trained on real transitions
-  (gamegan.inverse_dynamics) labels each generated transition; its accuracy on them;
+  (gamegan.evaluation.inverse_dynamics) labels each generated transition; its accuracy on them;
 - diversity: two rollouts with different noise; how much they differ on ghost cells and on
   wall cells (a stochastic model should vary the first and keep the second);
-- pixel sources (gamegan.pixel_sources): which renderer source (static, each dynamic
+- pixel sources (gamegan.evaluation.pixel_sources): which renderer source (static, each dynamic
   component, the copy of the input frame) wins each pixel of the free-running frames,
   overall and per entity class of the real frame;
-- controllability (gamegan.controllability): delta-PSNR of recorded over random actions;
-- come-back-home (gamegan.come_back_home): walks away and back on the real game; the
+- controllability (gamegan.evaluation.controllability): delta-PSNR of recorded over random actions;
+- come-back-home (gamegan.evaluation.come_back_home): walks away and back on the real game; the
   simulator's frame on return against the real one, with a random-frame reference row;
-- swap (gamegan.swap, models with memory): another world's memory swapped in; are its walls
+- swap (gamegan.evaluation.swap, models with memory): another world's memory swapped in; are its walls
   drawn, at the swap and as the simulator walks on in it?
 A "recorded" reference row replays the real frames through the same scoring, so every
 column has its ceiling printed next to it. Metrics whose inputs the data lacks are skipped,
@@ -42,19 +42,19 @@ from recorder.dataset import open_dataset
 
 from recorder.game import GameConfig
 
-from gamegan import come_back_home as home
-from gamegan import swap
-from gamegan.controllability import Controllability, controlled_psnr
+from gamegan.evaluation import come_back_home as home
+from gamegan.evaluation import swap
+from gamegan.evaluation.controllability import Controllability, controlled_psnr
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
-from gamegan.inverse_dynamics import InverseDynamicsConfig, fit_inverse_dynamics
-from gamegan.image_quality import PSNR_CAP_DB
+from gamegan.evaluation.inverse_dynamics import InverseDynamicsConfig, fit_inverse_dynamics
+from gamegan.evaluation.image_quality import PSNR_CAP_DB
 from gamegan.media import save_gif
-from gamegan.metrics import ModelScores, Scorer
+from gamegan.evaluation.metrics import ModelScores, Scorer
 from gamegan.model.types import Rollout, SimState
-from gamegan.pixel_sources import PixelSources, blend_weights, entity_class, source_names
-from gamegan.report import REFERENCE, write_report
-from gamegan.sprites import CellGeometry, PaletteReader
+from gamegan.evaluation.pixel_sources import PixelSources, blend_weights, entity_class, source_names
+from gamegan.evaluation.report import REFERENCE, write_report
+from gamegan.evaluation.sprites import CellGeometry, PaletteReader
 
 
 @dataclass

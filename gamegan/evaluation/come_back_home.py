@@ -30,7 +30,7 @@ from recorder.game.config import ACTION_DELTAS, OPPOSITE
 from recorder.game.engine import Game
 
 from gamegan.data import to_model_frames, to_uint8_frames
-from gamegan.image_quality import psnr
+from gamegan.evaluation.image_quality import psnr
 
 MOVES = tuple(a for a, d in enumerate(ACTION_DELTAS) if d != (0, 0))
 """The action ids that move Pac-Man (all but NOOP)."""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gamegan.image_quality import psnr
+from gamegan.evaluation.image_quality import psnr
 
 
 def random_actions(actions: Tensor, context: int, n_actions: int, generator: torch.Generator) -> Tensor:
