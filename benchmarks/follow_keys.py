@@ -1,5 +1,5 @@
 """Does Pac-Man follow the keys? The simulator against the real game under the same keys
-(`play.follow`): match / lost rates per kind of step and per horizon, with standard errors over
+(`gamegan.evaluation.follow`): match / lost rates per kind of step and per horizon, with standard errors over
 sessions, as a table and one JSON line.
 
     python benchmarks/follow_keys.py                                   # the shipped model
@@ -16,7 +16,8 @@ import json
 import torch
 
 from gamegan.media import save_png
-from play.follow import follow_checkpoints, follow_keys, follow_strip, format_checkpoint_row, format_report
+from gamegan.evaluation.follow import format_checkpoint_row, format_report
+from play.measure import follow_checkpoints, follow_keys, follow_strip
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Where do the simulator's ghosts go? Lasting losses of plausible ghosts in `follow_keys`
-sessions, by what came just before each (`play.ghost_losses`): the real ghosts turning
+sessions, by what came just before each (`gamegan.evaluation.ghost_losses`): the real ghosts turning
 frightened, a ghost touching Pac-Man, two ghosts running into each other, or none of these
 (then by how the lost ghosts look: stopped, blended or faded).
 
@@ -14,7 +14,8 @@ import json
 
 import torch
 
-from play.ghost_losses import format_ghost_losses, ghost_losses
+from gamegan.evaluation.ghost_losses import format_ghost_losses
+from play.measure import ghost_losses
 
 
 def main() -> None:

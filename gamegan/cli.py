@@ -294,9 +294,12 @@ def eval_(
     horizons: str = typer.Option("1,5,10,20,40", help="Free-running horizons, comma-separated."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    play: int = typer.Option(0, "--play", help="Also the play measurement: this many sessions against the real game."),
+    play_seed: int = typer.Option(2000, help="First real-game seed of the play measurement's sessions."),
 ) -> None:
     """Measure a simulator (and baselines) on held-out episodes: metrics.json, report.md, plots."""
     from gamegan.evaluation.evaluate import evaluate
+    from play.measure import add_play_measurement
 
     with user_errors():
         with as_usage_error(ValueError):
@@ -304,6 +307,8 @@ def eval_(
         out_dir = out if out is not None else (run if run.is_dir() else run.parent.parent) / "eval"
         figures = evaluate(run, data, out_dir, baselines=baseline, episodes=episodes, horizons=steps,
                            progress=not quiet, train_data=train_data, device=device)
+        if play > 0:
+            add_play_measurement(out_dir, run, sessions=play, seed=play_seed)
     for metric, reason in figures.get("skipped", {}).items():
         console.print(f"skipped {metric}: {reason}")
     console.print(f"wrote {out_dir / 'report.md'}, {out_dir / 'metrics.json'} and plots")

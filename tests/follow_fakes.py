@@ -1,4 +1,4 @@
-"""Fake sessions for the key-following measures (`play.follow`, `play.ghost_losses`): a real game
+"""Fake sessions for the key-following measures (`gamegan.evaluation.follow`, `gamegan.evaluation.ghost_losses`): a real game
 as the "simulator", changed in one known way."""
 
 from __future__ import annotations

@@ -112,3 +112,14 @@ def test_resume_without_config_json_takes_the_config_its_checkpoints_carry(tmp_p
     save_weights(tmp_path / "checkpoints" / "step_0000005.safetensors", build_model(config.model), config, step=5)
     resumed = build_train_config("small", tmp_path, resume=True, overrides=[])
     assert resumed.model.hidden_dim == 48 and resumed.model.frame_size == 32
+
+
+def test_eval_with_play_adds_the_play_measurement_to_the_same_report(tiny_run, tiny_recording, tmp_path):
+    out = tmp_path / "eval"
+    invoke("eval", tiny_run, "--data", tiny_recording, "--out", out, "--episodes", "2", "--horizons", "1,2",
+           "--quiet", "--play", "2", "--play-seed", "7")
+    figures = json.loads((out / "metrics.json").read_text())
+    assert figures["play"]["sessions"] == 2 and figures["play"]["seed"] == 7
+    assert 0 <= figures["play"]["overall"]["match"] <= 1 and "teacher_forced" in figures["models"]["gamegan (tiny)"]
+    report = (out / "report.md").read_text()
+    assert "## Play measurement" in report and "seeds 7-8" in report

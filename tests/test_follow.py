@@ -1,4 +1,4 @@
-"""play.follow: the key-following measure scores a perfect simulator 100 % and a blank one 0 %."""
+"""gamegan.evaluation.follow: the key-following measure scores a perfect simulator 100 % and a blank one 0 %."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 from gamegan.checkpoint import save_weights
 from gamegan.config import preset
 from gamegan.model.factory import build_model
-from play.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, STUCK_STEPS, FollowReport,
-                         _ratio_se, _score, follow_checkpoints, follow_episode, follow_keys, follow_strip,
-                         format_checkpoint_row, format_report, palette_reader)
+from gamegan.evaluation.follow import (KINDS, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, STUCK_STEPS,
+                                      FollowReport, _ratio_se, _score, follow_episode, format_checkpoint_row,
+                                      format_report, palette_reader)
+from play.measure import follow_checkpoints, follow_keys, follow_strip
 from gamegan.evaluation.sprites import LOST
 from gamegan.evaluation.catch import CatchWatch
 from play.session import GUTTER

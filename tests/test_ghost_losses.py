@@ -1,4 +1,4 @@
-"""play.ghost_losses: lasting losses of plausible ghosts, put down to what came just before."""
+"""gamegan.evaluation.ghost_losses: lasting losses of plausible ghosts, put down to what came just before."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from gamegan.evaluation.catch import palette_reader
-from play.ghost_losses import (LASTING, GhostStep, classify_losses, count_groups, format_ghost_losses, ghost_losses,
-                               session_steps)
+from gamegan.evaluation.ghost_losses import (LASTING, GhostStep, classify_losses, count_groups, format_ghost_losses,
+                                            session_steps)
+from play.measure import ghost_losses
 from follow_fakes import VANISH, TwinSession, VanishingSession
 
 

@@ -23,7 +23,7 @@ from play.bench import bench_play
 from play.loading import torch_threads
 from gamegan.evaluation.catch import palette_reader
 from play.client import Client
-from play.follow import FollowReport, follow_episode
+from gamegan.evaluation.follow import FollowReport, follow_episode
 from play.headless import drive, parse_keys, run_headless, summary_line
 from play.launch import open_session, play
 from play.session import GUTTER, DataStarts, RealGameSession, SimSession

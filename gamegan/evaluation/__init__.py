@@ -3,4 +3,5 @@ held-out windows and writes metrics.json and report.md (`report`); the figures c
 `image_quality` (PSNR, SSIM), `metrics` (game-state agreement, accumulation by horizon),
 `inverse_dynamics` (action faithfulness), `pixel_sources`, `controllability`,
 `come_back_home` and `swap`; `sprites` and `catch` read the recorder's game from frames by
-palette colour. docs/evaluation.md defines each figure once."""
+palette colour, and `follow` and `ghost_losses` score the play measurement (sessions that
+play.measure opens). docs/evaluation.md defines each figure once."""

@@ -4,7 +4,7 @@ The real game ends when a ghost reaches Pac-Man. A simulator has no such state t
 what it draws says it, in one of two ways: the frame the game itself ends on, a ghost under
 Pac-Man in his cell (`gamegan.evaluation.sprites.Entities.ghost_under_pacman`), or Pac-Man vanishing on
 the step a ghost reaches him. `CatchWatch` reads either off the frames, so a play session can
-end its game as the real one would, and `play.follow` can tell a catch by the simulator's own
+end its game as the real one would, and `gamegan.evaluation.follow` can tell a catch by the simulator's own
 ghosts from a Pac-Man it simply lost.
 """
 

@@ -17,7 +17,7 @@ up to it (each against the step before it, so step 1 shows no onset or merge):
   drawn in one ghost colour, but they have stood still too long: `follow.STUCK_STEPS`),
   `blended` (still drawn, in several colours) or `faded` (no longer drawn).
 
-    report = ghost_losses("gamegan/assets/pacman-small.safetensors", episodes=40, seed=2000)
+    report = ghost_losses("gamegan/assets/pacman-small.safetensors", episodes=40, seed=2000)  # play.measure
     print(format_ghost_losses(report))
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from gamegan.evaluation.sprites import Entities, PaletteReader
 from gamegan.evaluation.catch import neighbourhood, palette_reader
-from play.follow import FollowReport, FollowSession, StepScore, follow_episode
+from gamegan.evaluation.follow import FollowReport, FollowSession, StepScore, follow_episode
 
 KINDS: tuple[str, ...] = ("fright", "pacman", "merge", "stopped", "blended", "faded")
 LASTING = 5
@@ -132,27 +132,6 @@ def session_steps(session: FollowSession, reader: PaletteReader, steps: int, see
     return log
 
 
-def ghost_losses(model: str | Path | None = None, episodes: int = 40, steps: int = 80, seed: int = 0,
-                 device: str = "cpu") -> GhostLossReport:
-    """`follow_keys`'s sessions of `model` (default: the shipped one), seeds `seed`, `seed + 1`,
-    ..., with each lasting loss of plausible ghosts classified (`classify_losses`)."""
-    from play.launch import open_session
-
-    report = GhostLossReport()
-    session = open_session(model, seed=seed, device=device)
-    reader = palette_reader(session.start.game)
-    for i in range(episodes):
-        if i:
-            session.reset(seed + i)
-        log = session_steps(session, reader, steps, seed + i)
-        report.episodes += 1
-        report.start_cells += log[0].plausible if log else 0
-        for step, kind, cells in classify_losses(log):
-            report.cells[kind] += cells
-            report.where[kind].append((seed + i, step))
-    return report
-
-
 def format_ghost_losses(summary: dict) -> str:
     """A few lines of a `GhostLossReport.summary()`."""
     lines = [f"{summary['episodes']} sessions began with {summary['start_cells']} plausible ghost cells; "
@@ -165,5 +144,5 @@ def format_ghost_losses(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["GhostLossReport", "GhostStep", "LASTING", "LOOKBACK", "classify_losses", "count_groups", "ghost_losses",
+__all__ = ["GhostLossReport", "GhostStep", "LASTING", "LOOKBACK", "classify_losses", "count_groups",
            "format_ghost_losses", "session_steps"]

@@ -28,7 +28,7 @@ ones did not. `caught` counts the steps on which that happened (a vanished Pac-M
 compares how often each game's ghosts catch him: ghosts that chase as the real ones do catch
 about as often, ghosts that fade never do.
 
-    report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)
+    report = follow_keys("gamegan/assets/pacman-small.safetensors", episodes=20, steps=60)  # play.measure
 """
 
 from __future__ import annotations
@@ -256,36 +256,6 @@ def follow_episode(session: FollowSession, reader: PaletteReader, report: Follow
     report.end_episode(first_miss, played, real_caught=game.state.lives < lives)
 
 
-def follow_keys(model: str | Path | None = None, episodes: int = 20, steps: int = 60, seed: int = 0,
-                device: str = "cpu") -> FollowReport:
-    """Play `episodes` sessions of `model` (default: the shipped one) from engine starts, seeds
-    `seed`, `seed + 1`, ..., each for up to `steps` keys; see the module docstring."""
-    from play.launch import open_session
-
-    report = FollowReport()
-    session = open_session(model, seed=seed, device=device)  # loads the model once
-    reader = palette_reader(session.start.game)
-    for i in range(episodes):
-        if i:
-            session.reset(seed + i)
-        follow_episode(session, reader, report, steps, seed + i)
-    return report
-
-
-def follow_checkpoints(run_dir: str | Path, first: int = 0, last: int | None = None, episodes: int = 40,
-                       steps: int = 80, seed: int = 0, device: str = "cpu") -> Iterator[tuple[int, dict]]:
-    """`follow_keys` on each checkpoint of `run_dir` with a step in first..last, oldest first:
-    yields (step, summary) as each is scored, since every one takes minutes. GAN checkpoints
-    a few hundred steps apart can differ by tens of points here, so a run is best picked from."""
-    from gamegan.checkpoint import list_checkpoints, read_metadata
-
-    found = list_checkpoints(Path(run_dir), first, last)
-    if not found:  # said now, not at the first next()
-        raise ValueError(f"{run_dir}: no checkpoints with a step in {first}..{'' if last is None else last}")
-    return ((int(read_metadata(path)["step"]),
-             follow_keys(path, episodes=episodes, steps=steps, seed=seed, device=device).summary()) for path in found)
-
-
 def format_checkpoint_row(step: int, summary: dict) -> str:
     """One line of a `follow_checkpoints` sweep: Pac-Man's match and lost, clean sessions,
     catches per 100 steps (simulator, real), plausible ghosts per horizon and frightened
@@ -299,28 +269,6 @@ def format_checkpoint_row(step: int, summary: dict) -> str:
     return (f"step {step:>7}  match {o['match']:6.1%}  lost {o['lost']:5.1%}  clean {summary['clean_episodes']:4.0%}  "
             f"catches/100 steps {catches['simulator']:.1f} (real {catches['real']:.1f})  "
             f"plausible ghosts by steps {ghosts}  frightened {frightened}")
-
-
-def follow_strip(model: str | Path | None = None, seed: int = 0, steps: int = 32, per_row: int = 4,
-                 device: str = "cpu") -> np.ndarray:
-    """One session of `follow_keys` as an image, to see what a miss looks like: per step what
-    `gamegan play --side-by-side` shows (simulator | real game) over a bar that is red when
-    Pac-Man is not in the real cell, white on a step with no key, grey otherwise; `per_row`
-    steps a row."""
-    from gamegan.media import grid
-    from play.launch import open_session
-    from play.session import compose
-
-    session = open_session(model, seed=seed, device=device)
-    tiles: list[np.ndarray] = []
-
-    def draw(action: int, score: StepScore, _seen: Entities) -> None:
-        tile = compose(session, side_by_side=True)
-        colour = STRIP_MISS if not score.match else STRIP_NO_KEY if action == 0 else STRIP_MATCH
-        tiles.append(np.concatenate([tile, np.broadcast_to(colour, (STRIP_BAR, tile.shape[1], 3))], axis=0))
-
-    follow_episode(session, palette_reader(session.start.game), FollowReport(), steps, seed, on_step=draw)
-    return grid([tiles[i:i + per_row] for i in range(0, len(tiles), per_row)], pad=4)
 
 
 def _state_arrays(state) -> dict[str, np.ndarray]:
@@ -387,5 +335,5 @@ def format_report(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["STUCK_STEPS", "FollowReport", "StepScore", "Tally", "follow_checkpoints", "follow_episode", "follow_keys",
-           "follow_strip", "format_checkpoint_row", "format_report", "keyboard_player", "palette_reader"]
+__all__ = ["STUCK_STEPS", "FollowReport", "StepScore", "Tally", "follow_episode", "format_checkpoint_row",
+           "format_report", "keyboard_player", "palette_reader"]
