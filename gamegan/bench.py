@@ -1,8 +1,11 @@
-"""Training throughput: frames/s, seconds per G+D iteration, peak memory, parameters.
+"""Training throughput: frames/s, seconds per G+D iteration, GFLOP per iteration and GFLOP/s,
+peak memory, parameters.
 
 Uses synthetic batches of the configured shape, so it measures the model's compute, not data
 loading (data loading is measured separately and is far faster). Frames = batch x T per
-iteration.
+iteration. FLOPs are counted by `torch.utils.flop_counter` over one more iteration (forward,
+backward and the R1 penalty's double backward; matmuls and convolutions, which dominate, but
+not FFTs or elementwise ops), so GFLOP/s says how much of the machine's arithmetic is used.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from gamegan.config import Config
 from gamegan.model.factory import build_model
@@ -55,6 +59,11 @@ def bench_train(config: Config, iters: int = 5, warmup_iters: int = 2) -> dict:
             torch.cuda.synchronize()
         if i >= warmup_iters:
             times.append(time.perf_counter() - start)
+    with FlopCounterMode(display=False) as flops:
+        ctx = StepContext(step=warmup_iters + iters, warmup=warmup_at(0, config))
+        for phase in phases:
+            run_phase(phase, opts[phase.name], phases, batch, ctx, config, device, info)
+    gflop = flops.get_total_flops() / 1e9
     sec = statistics.median(times)
     frames = config.train.batch_size * config.train.seq_len
     if device.type == "cuda":
@@ -64,7 +73,8 @@ def bench_train(config: Config, iters: int = 5, warmup_iters: int = 2) -> dict:
     params = {p.name: sum(x.numel() for x in p.module.parameters()) for p in phases}
     return {
         "model": config.model.kind, "device": str(device), "frames_per_s": round(frames / sec, 1),
-        "seconds_per_iter": round(sec, 4), "peak_memory_mib": round(peak, 1), "params": params,
+        "seconds_per_iter": round(sec, 4), "gflop_per_iter": round(gflop, 2), "gflop_per_s": round(gflop / sec, 1),
+        "peak_memory_mib": round(peak, 1), "params": params,
         "params_total": sum(params.values()), "batch": config.train.batch_size, "seq_len": config.train.seq_len,
         "frame_size": config.model.frame_size, "threads": torch.get_num_threads(), "iters": iters,
     }
