@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -293,3 +294,46 @@ def test_bad_schedules_are_refused_with_the_entry_named(entry, message):
 
     with pytest.raises(ConfigError, match=message):
         tiny(f"train.schedule={entry}")
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["model.memory=true", "model.renderer=disentangling", "model.n_components=2", "model.memory_size=9",
+     "model.memory_dim=16"],
+    ["model.memory=true", "model.renderer=disentangling", "model.n_components=2", "model.memory_read=window",
+     "model.memory_window=5", "model.memory_size=9", "model.memory_dim=16"],
+    ["model.kind=action-lstm"],
+    ["model.kind=world-models"],
+], ids=["gamegan", "gamegan+memory", "gamegan+window", "action-lstm", "world-models"])
+def test_bf16_autocast_trains_every_model_on_the_cpu_as_fp32_does(overrides, monkeypatch):
+    # The CUDA path's autocast, run on the CPU: a dtype error in it must not reach a GPU user first.
+    import contextlib
+
+    import gamegan.train as training
+    from gamegan.bench import synthetic_batch
+    from gamegan.distributed import DistInfo
+    from gamegan.model.types import StepContext
+
+    config = tiny(*overrides)
+    device = torch.device("cpu")
+
+    def losses(autocast: bool) -> list[float]:
+        monkeypatch.setattr(training, "_autocast", lambda d, amp: torch.autocast("cpu", dtype=torch.bfloat16)
+                            if autocast else contextlib.nullcontext())
+        torch.manual_seed(0)
+        model = build_model(config.model)
+        phases = model.phases(config.loss)
+        opts = {p.name: torch.optim.Adam(p.module.parameters(), lr=1e-4) for p in phases}
+        batch, out = synthetic_batch(config, device), []
+        for step in range(3):
+            torch.manual_seed(step)
+            ctx = StepContext(step=step, warmup=2)
+            for phase in phases:
+                logs = training.run_phase(phase, opts[phase.name], phases, batch, ctx, config, device, DistInfo())
+                assert logs is not None, (phase.name, step)
+                out.append(logs[f"loss/{phase.name}/total"])
+        return out
+
+    fp32, bf16 = losses(False), losses(True)
+    assert all(np.isfinite(bf16))
+    assert bf16[0] == pytest.approx(fp32[0], rel=0.1, abs=0.5)  # the same batch and weights: the first loss agrees
