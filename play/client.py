@@ -217,6 +217,9 @@ class Client:
         self._hud = Hud()
         self._screen = None
         hint = "use --headless --keys SEQUENCE --gif OUT.gif"
+        # Centre the window each time it is sized: SDL otherwise keeps a resized window's top-left
+        # where it was, and the side-by-side view (V) would run off the right of the screen.
+        os.environ.setdefault("SDL_VIDEO_CENTERED", "1")
         try:
             pygame.display.init()
             driver = pygame.display.get_driver()
