@@ -231,7 +231,7 @@ class SimSession:
         # The game ends when the simulator's own ghosts catch its Pac-Man, as the real one does;
         # read off its frames, which needs the real game's layout (not there for recordings).
         self._catch = None
-        if self._game is not None:
+        if self._game is not None and self._game.config.n_ghosts > 0:  # without ghosts nothing can catch him
             watch, reader = CatchWatch.for_game(self._game), palette_reader(self._game)
             watch.read(reader, self._frame)  # where Pac-Man starts
             self._catch = watch, reader

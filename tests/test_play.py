@@ -476,3 +476,14 @@ def test_bench_play_starts_a_new_game_when_the_simulator_catches_pacman(monkeypa
     monkeypatch.setattr(SimSession, "step", counting_step)
     bench_play("tiny", steps=6, warmup_steps=2, threads=1)
     assert len(set(stepped)) == len(stepped) == 8  # every step ran the model (a stale time would repeat)
+
+
+def test_a_game_without_ghosts_is_never_over_by_a_catch(memory_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from play.session import GameStarts
+
+    sim = open_session(memory_run).sim
+    monkeypatch.setattr("gamegan.evaluation.catch.CatchWatch.update", lambda *a, **k: True)  # every step "a catch"
+    session = SimSession(sim, GameStarts(GameConfig(mode="maze", n_ghosts=0, frame_size=32), warmup=2))
+    for _ in range(5):
+        session.step(LEFT)
+    assert not session.done and len(session.actions) == 5
