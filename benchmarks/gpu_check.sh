@@ -17,7 +17,7 @@ start=$(date +%s)
 timeout 360 "$PY" -m pytest -q -m cuda -p no:cacheprovider tests/test_cuda.py >"$log" 2>&1
 tests_rc=$?
 tests_line=$(grep -E "passed|failed|error|skipped" "$log" | tail -1)
-bench=$(timeout 120 "$PY" -m gamegan.cli bench train --preset paper --device cuda --iters 5 2>/dev/null | tail -1)
+bench=$(timeout 120 "$PY" -m gamegan_cli bench train --preset paper --device cuda --iters 5 2>/dev/null | tail -1)
 [ -n "$bench" ] || bench=null
 gpu=$("$PY" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none')")
 torch_version=$("$PY" -c "import torch; print(torch.__version__)")

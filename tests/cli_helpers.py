@@ -9,7 +9,7 @@ from pathlib import Path
 
 def cli(*args: str) -> list[str]:
     """The command line for `gamegan ARGS` with this interpreter."""
-    return [sys.executable, "-m", "gamegan.cli", *args]
+    return [sys.executable, "-m", "gamegan_cli", *args]
 
 
 def cli_env() -> dict[str, str]:

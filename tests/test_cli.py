@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gamegan.cli import app
+from gamegan_cli import app
 from gamegan.media import read_gif_frames
 from recorder.dataset import open_dataset
 
@@ -103,7 +103,7 @@ def test_export_writes_a_shareable_model_that_plays(tiny_run, tmp_path):
 
 def test_resume_without_config_json_takes_the_config_its_checkpoints_carry(tmp_path):
     from gamegan.checkpoint import save_weights
-    from gamegan.cli import build_train_config
+    from gamegan_cli import build_train_config
     from gamegan.config import preset
     from gamegan.model.factory import build_model
 

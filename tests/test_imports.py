@@ -1,4 +1,5 @@
-"""Dependencies point one way (recorder <- gamegan <- play) and no module imports itself back."""
+"""Dependencies point one way (recorder <- gamegan <- play, the CLI above all three) and no module
+imports itself back."""
 
 from __future__ import annotations
 
@@ -31,10 +32,15 @@ def test_the_recorder_knows_neither_the_learner_nor_the_client():
     assert offenders == {}
 
 
-def test_the_learner_does_not_import_the_client_except_its_cli():
+def test_the_learner_does_not_import_the_client():
     offenders = {m: sorted(d) for m, d in _imports().items()
-                 if m.startswith("gamegan") and m != "gamegan.cli" and any(x.startswith("play") for x in d)}
+                 if (m == "gamegan" or m.startswith("gamegan.")) and any(x.split(".")[0] == "play" for x in d)}
     assert offenders == {}
+
+
+def test_the_command_line_sits_above_the_three_packages():
+    assert not (ROOT / "gamegan" / "cli.py").exists() and (ROOT / "gamegan_cli.py").is_file()
+    assert "gamegan_cli" not in {d for deps in _imports().values() for d in deps}  # nothing imports it
 
 
 def test_no_import_cycles_between_modules():

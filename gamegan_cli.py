@@ -1,4 +1,5 @@
-"""The `gamegan` command line: parses options, then calls library functions.
+"""The `gamegan` command line: parses options, then calls the library functions of the recorder,
+the learner (gamegan) and the play client, above all three (none of them imports it).
 
 Heavy imports (torch, pygame) happen inside the commands that need them, so `gamegan record`
 and `gamegan --help` start quickly. Errors a user can fix are printed as one line and exit 1.
@@ -344,7 +345,7 @@ def demo(
 
 
 def main() -> None:
-    """Entry point for `python -m gamegan.cli` (used under torchrun)."""
+    """Entry point for `python -m gamegan_cli` (used under torchrun)."""
     app()
 
 
