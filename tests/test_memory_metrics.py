@@ -280,3 +280,38 @@ def test_a_swap_draws_the_other_world_and_walks_on_in_it():
     assert own.shape == (3, 7) and own.mean() < 0.9  # A's maze is another maze
     with pytest.raises(ValueError, match="no static component"):
         swap.swap_static(sim, SimState(frame=swapped[:, 0]), SimState(frame=swapped[:, 0]))
+
+
+# --- the game's rules where they happen ------------------------------------------------------------
+
+class _Oracle(torch.nn.Module):
+    """Predicts the recorded future itself (it is handed whole windows)."""
+
+    def rollout(self, frames, actions, warmup, z=None):
+        return Rollout(frames=frames[:, 1:].clone())
+
+
+class _OneLate(torch.nn.Module):
+    """Predicts each frame as the recorded one before it."""
+
+    def rollout(self, frames, actions, warmup, z=None):
+        return Rollout(frames=frames[:, :-1].clone())
+
+
+def test_fright_onsets_and_catches_are_drawn_by_a_model_that_knows_the_future_and_missed_one_frame_late(tmp_path):
+    data = tmp_path / "classic"
+    record(RecordConfig(out=data, episodes=30, seed=5, game=GameConfig(layout="small", frame_size=32, n_ghosts=4,
+                                                                       max_steps=300)))
+    settings = EvalSettings(horizons=(1, 2), plots=False, diversity_windows=0, control_windows=0, event_windows=8,
+                            inverse_dynamics=InverseDynamicsConfig(steps=2, channels=8))
+    models = [EvalModel("oracle", _Oracle()), EvalModel("one late", _OneLate())]
+    figures = evaluate_models(models, data, tmp_path / "out", settings, progress=False)
+    assert "fright_onset" not in figures["skipped"] and "catches" not in figures["skipped"], figures["skipped"]
+    oracle, late = figures["models"]["oracle"], figures["models"]["one late"]
+    k = oracle["fright_onset"]["onset_frame"] - 1
+    assert oracle["fright_onset"]["onset/teacher"][k] == oracle["fright_onset"]["onset/free"][k] == 1.0
+    assert late["fright_onset"]["onset/teacher"][k] == 0.0 and min(late["fright_onset"]["during/teacher"]) == 1.0
+    assert oracle["catches"]["teacher"] == oracle["catches"]["recorded"] and oracle["catches"]["teacher"]["caught"] > 0.5
+    assert late["catches"]["teacher"]["caught"] < oracle["catches"]["teacher"]["caught"]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Fright onset" in report and "## Catches" in report

@@ -18,6 +18,8 @@ Figures, per model:
 - controllability (gamegan.evaluation.controllability): delta-PSNR of recorded over random actions;
 - come-back-home (gamegan.evaluation.come_back_home): walks away and back on the real game; the
   simulator's frame on return against the real one, with a random-frame reference row;
+- the game's rules where they happen (gamegan.evaluation.fright_onset, .catches): are the
+  ghosts drawn blue when the real ones turn frightened, and is the catch drawn?
 - swap (gamegan.evaluation.swap, models with memory): another world's memory swapped in; are its walls
   drawn, at the swap and as the simulator walks on in it?
 A "recorded" reference row replays the real frames through the same scoring, so every
@@ -43,7 +45,8 @@ from recorder.dataset import open_dataset
 from recorder.game import GameConfig
 
 from gamegan.evaluation import come_back_home as home
-from gamegan.evaluation import swap
+from gamegan.evaluation import catches, swap
+from gamegan.evaluation import fright_onset as fright
 from gamegan.evaluation.controllability import Controllability, controlled_psnr
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
@@ -87,6 +90,12 @@ class EvalSettings:
     """Swap: moves walked in the other world after the swap."""
     swap_pairs: int = 16
     """Swap: pairs of real starts (two worlds each)."""
+    event_length: int = 12
+    """Fright onset and catches: frames per window around the event."""
+    event_windows: int = 24
+    """Fright onset: windows of each kind (`onset`, `during`)."""
+    catch_free: int = 3
+    """Catches: frames the free-running rollout predicts from its own before the catch."""
     strips: int = 2
     """Example windows drawn as real-vs-model strips."""
     plots: bool = True
@@ -226,6 +235,16 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                     home_gif = save_gif(home.walk_strip(ws[0], drawn[0]), out_dir / "come_back_home.gif", fps=4)
             if pairs and getattr(getattr(m.simulator, "config", None), "memory", False):
                 results[m.name].swap = _swap_figures(m.simulator, pairs, reader, device)
+        events = _event_recordings(data, n_eps, reader, state_fields, settings, skipped)
+        for m in entries:
+            if getattr(m.simulator, "replays_recorded", False):
+                continue
+            if "fright_onset" in events:
+                results[m.name].events["fright_onset"] = fright.blue_by_frame(m.simulator, events["fright_onset"],
+                                                                              reader, device)
+            if "catches" in events:
+                shares = catches.catch_shares(m.simulator, events["catches"], reader, settings.catch_free, device)
+                results[m.name].events["catches"] = {**events["catches"]["figures"], **shares}
     real_strips = results[entries[0].name].real_strips
     figures = {
         "settings": {**_plain(dataclasses.asdict(settings)), "psnr_cap_db": PSNR_CAP_DB},
@@ -441,6 +460,32 @@ def _home_walks(meta: Any, reader: PaletteReader | None, settings: EvalSettings,
     if not walks:
         skipped["come_back_home"] = "no real-game start allowed a walk away and back"
     return walks
+
+
+def _event_recordings(data: Path, n_eps: int, reader: PaletteReader | None, state_fields: list[str],
+                      settings: EvalSettings, skipped: dict[str, str]) -> dict[str, Any]:
+    """The recorded windows around the game's two rules, when the data allows: ghosts turning
+    frightened (`fright_onset`) and a ghost catching Pac-Man (`catches`); the reason otherwise."""
+    out: dict[str, Any] = {}
+    if reader is None:
+        skipped["fright_onset"] = skipped["catches"] = "frames cannot be read by palette"
+        return out
+    with open_dataset(data) as ds:
+        if "frightened" not in state_fields:
+            skipped["fright_onset"] = "the data has no state/frightened"
+        else:
+            try:
+                out["fright_onset"] = fright.windows(ds, settings.event_length, settings.event_windows, n_eps)
+            except ValueError as err:
+                skipped["fright_onset"] = str(err)
+        if not {"pacman", "ghosts", "frightened"} <= set(state_fields):
+            skipped["catches"] = "the data has no state/pacman, state/ghosts and state/frightened"
+        else:
+            try:
+                out["catches"] = catches.recorded_catches(ds, reader, settings.event_length, n_eps)
+            except ValueError as err:
+                skipped["catches"] = str(err)
+    return out
 
 
 def _swap_figures(sim: Any, pairs: list[swap.SwapPair], reader: PaletteReader, device: torch.device | str) -> dict:

@@ -162,6 +162,7 @@ class ModelScores:
         self.control = Controllability()
         self.home: dict[str, dict] = {}  # come-back-home summary per k
         self.swap: dict | None = None  # the static-component swap's figures (models with memory)
+        self.events: dict[str, dict] = {}  # 'fright_onset', 'catches': the game's rules where they happen
 
     def add_teacher(self, scores: dict[str, np.ndarray]) -> None:
         for k, v in scores.items():
@@ -221,4 +222,5 @@ class ModelScores:
             out["come_back_home"] = self.home
         if self.swap:
             out["swap"] = self.swap
+        out.update(self.events)
         return out

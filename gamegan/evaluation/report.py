@@ -84,7 +84,8 @@ def _markdown(figures: dict, plots: list[str]) -> str:
                        [[n] + [_at(m, "position_error", h) for h in hs] + [_at(m, "lost", h) for h in hs]
                         for n, m in models.items()]), ""]
     out += (_agreement(figures, names), _diversity(models), _pixel_sources(models),
-            _controllability(models), _come_back_home(figures), _swap(models))
+            _controllability(models), _come_back_home(figures), _swap(models), _fright_onset(models),
+            _catches(models))
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     strips = [p for p in plots if p.startswith("rollout_")]
@@ -217,6 +218,48 @@ def _swap(models: dict) -> str | None:
         "and walks moves planned on B's game. Wall-cell agreement with B's real frames at the swap (t=0) and after t "
         "moves; the reference keeps A's own memory (what drawing another maze scores).", "",
         _table(["model, memory"] + [f"t={t}" for t in ts], rows), ""])
+
+
+def _fright_onset(models: dict) -> str | None:
+    have = {n: m["fright_onset"] for n, m in models.items() if "fright_onset" in m}
+    if not have:
+        return None
+    first = next(iter(have.values()))
+    k = first["onset_frame"] - 1  # predicted frame ONSET is list index ONSET - 1
+
+    def mean(v: list[float]) -> float:
+        return sum(v) / len(v)
+
+    rows = [[n, f["onset/teacher"][k], f["onset/free"][k], mean(f["during/teacher"]), mean(f["during/free"])]
+            for n, f in have.items()]
+    return "\n".join([
+        "## Fright onset: are the ghosts drawn blue when the real ones turn?", "",
+        f"Share of windows with a frightened (blue) ghost drawn: at the frame the real ghosts turn blue "
+        f"({first['onset/windows']} `onset` windows, blue from frame {first['onset_frame']}), teacher-forced and "
+        f"free-running from the frames before it; and over windows that are blue throughout "
+        f"({first['during/windows']} `during` windows). A model that knows the rule scores near 1 in every column.", "",
+        _table(["model", "onset, teacher-forced", "onset, free-running", "during, teacher-forced",
+                "during, free-running"], rows), ""])
+
+
+def _catches(models: dict) -> str | None:
+    have = {n: m["catches"] for n, m in models.items() if "catches" in m}
+    if not have:
+        return None
+    first = next(iter(have.values()))
+    rows = [["recorded frames", first["recorded"]["caught"], first["recorded"]["beside"], None, None, None]]
+    rows += [[n, c["teacher"]["caught"], c["teacher"]["beside"], c["free"]["caught"], c["free"]["beside"],
+              f"{c['teacher_standing'][0]} of {c['teacher_standing'][1]}"] for n, c in have.items()]
+    found, frames = first["recorded_false_catches"]
+    return "\n".join([
+        "## Catches: is the catch drawn where a real ghost catches Pac-Man?", "",
+        f"{first['windows']} windows ending on a real catch; at the catch frame, the share read as `caught` (a ghost "
+        "under Pac-Man, or he vanishes next to one) and as `beside` (a ghost next to him, no catch), teacher-forced "
+        "and free-running over the last frames; and the catches teacher-forced where he stood still next to the "
+        f"ghost. A model that knew the real odds would draw `caught` in {first['odds_caught']:.2f} of the windows; "
+        f"{found} of {frames} other recorded frames read as a catch.", "",
+        _table(["model", "caught, teacher-forced", "beside, teacher-forced", "caught, free", "beside, free",
+                "caught where he stood still"], rows), ""])
 
 
 # --- plots -------------------------------------------------------------------------------------

@@ -16,24 +16,20 @@ frightened is (next cell, or two cells away) and whether Pac-Man stays put on th
 (`catch_odds`); the share of windows a simulator that knew those odds would draw caught
 (`odds_caught`) is the figure to compare `teacher` with, and `teacher_standing` is the
 teacher-forced share over the windows where Pac-Man stood still next to the ghost, the
-catch the real game almost always makes.
-
-    python benchmarks/catch_rollouts.py gamegan/assets/pacman-small.safetensors --data data/pacman-test
+catch the real game almost always makes. `gamegan eval` reports it as `catches`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+from typing import Any
 
 import numpy as np
 import torch
 
-from gamegan.checkpoint import load_model
 from gamegan.data import to_model_frames, to_uint8_frames
-from gamegan.evaluation.sprites import LOST, CellGeometry, PaletteReader
 from gamegan.evaluation.catch import CatchWatch, neighbourhood
-from recorder.dataset import CATCH_FIELDS, Dataset, catches, open_dataset
+from gamegan.evaluation.sprites import LOST, PaletteReader
+from recorder.dataset import CATCH_FIELDS, Dataset, catches
 
 SITUATIONS = ("next cell, Pac-Man stays", "next cell, Pac-Man moves", "two cells, Pac-Man stays",
               "two cells, Pac-Man moves")
@@ -68,7 +64,7 @@ def catch_windows(ds: Dataset, steps: Steps, length: int) -> tuple[np.ndarray, n
     found = [(episode, int(t) - length + 1, int(index[t - 1]))
              for episode, (index, caught) in enumerate(steps) for t in np.flatnonzero(caught) if t >= length - 1]
     if not found:
-        raise SystemExit(f"{ds.path}: no episode of {length} frames or more ends with a ghost catching Pac-Man")
+        raise ValueError(f"no episode of {length} frames or more ends with a ghost catching Pac-Man")
     frames = np.stack([ds.frames(e, t, t + length) for e, t, _ in found])
     actions = np.stack([ds.actions(e)[t:t + length - 1] for e, t, _ in found]).astype(np.int64)
     return frames, actions, np.array([kind for _, _, kind in found])
@@ -100,60 +96,49 @@ def false_catches(ds: Dataset, steps: Steps, reader: PaletteReader, watch_cells:
     return found, frames
 
 
-def catch_shares(model: str, data: str, length: int, free: int) -> dict:
-    simulator = load_model(model)[0].simulator.eval()
-    with open_dataset(data) as ds:
-        reader = PaletteReader(ds.meta.palette, CellGeometry.from_game(ds.meta.game))
-        steps = [situations(ds, episode) for episode in range(ds.n_episodes)]
-        frames, actions, kinds = catch_windows(ds, steps, length)
-        n_ghosts = ds.state(0, "ghosts").shape[1]
-        false_found, other_frames = false_catches(ds, steps, reader, 2 * n_ghosts)
-        odds = catch_odds(steps)
+def recorded_catches(ds: Dataset, reader: PaletteReader, length: int, episodes: int | None = None) -> dict:
+    """What the recording says, once for every model: the catch windows of the first `episodes`
+    (all by default), the catch odds, and how often the reader takes a recorded frame that is
+    not a catch for one. ValueError when no episode ends caught."""
+    n = ds.n_episodes if episodes is None else min(episodes, ds.n_episodes)
+    steps = [situations(ds, episode) for episode in range(n)]
+    frames, actions, kinds = catch_windows(ds, steps, length)
+    n_ghosts = ds.state(0, "ghosts").shape[1]
+    false_found, other_frames = false_catches(ds, steps, reader, 2 * n_ghosts)
+    odds = catch_odds(steps)
     rate = np.array([c / n if n else 0.0 for c, n in odds])
-    result: dict = {"windows": len(frames), "recorded_false_catches": [false_found, other_frames],
-                    "catch_odds": dict(zip(SITUATIONS, odds)),
-                    "odds_caught": round(float(np.where(kinds >= 0, rate[kinds], 0.0).mean()), 2)}
-    x, a = to_model_frames(frames), torch.from_numpy(actions)
-    torch.manual_seed(0)  # the rollouts draw the model's noise z: the same figures on every run
-    rollouts = {"recorded": frames[:, 1:]}
+    return {"frames": frames, "actions": actions, "kinds": kinds, "watch_cells": 2 * n_ghosts,
+            "figures": {"windows": len(frames), "recorded_false_catches": [false_found, other_frames],
+                        "catch_odds": dict(zip(SITUATIONS, odds)),
+                        "odds_caught": round(float(np.where(kinds >= 0, rate[kinds], 0.0).mean()), 3),
+                        "recorded": _verdicts(reader, 2 * n_ghosts, frames[:, -2], frames[:, -1])}}
+
+
+@torch.no_grad()
+def catch_shares(simulator: Any, recorded: dict, reader: PaletteReader, free: int = 3,
+                 device: torch.device | str = "cpu") -> dict:
+    """A model's verdicts at the catch frame of each `recorded_catches` window: teacher-forced
+    (`teacher`, and `teacher_standing`: caught of the windows where Pac-Man stood next to the
+    ghost) and free-running over the last `free` frames (`free`)."""
+    if isinstance(simulator, torch.nn.Module):
+        simulator.eval()
+    frames, kinds, cells = recorded["frames"], recorded["kinds"], recorded["watch_cells"]
+    length = frames.shape[1]
+    x, a = to_model_frames(frames).to(device), torch.from_numpy(recorded["actions"]).to(device)
+    result: dict[str, Any] = {}
     for name, warmup in (("teacher", length - 1), ("free", length - free)):
-        with torch.inference_mode():
-            rollouts[name] = to_uint8_frames(simulator.rollout(x, a, warmup).frames)  # frames 1..length-1
-    for name, predicted in rollouts.items():
+        torch.manual_seed(0)  # the rollouts draw the model's noise z: the same figures on every run
+        predicted = to_uint8_frames(simulator.rollout(x, a, warmup).frames)  # frames 1..length-1
         # Teacher-forced, the model's input before the catch is the recorded frame; free-running, its own.
-        before = frames[:, -2] if name != "free" else predicted[:, -2]
-        verdicts = [judge(reader, 2 * n_ghosts, b, c) for b, c in zip(before, predicted[:, -1])]
-        result[name] = {k: round(verdicts.count(k) / len(verdicts), 2) for k in ("caught", "beside", "none")}
+        before = frames[:, -2] if name == "teacher" else predicted[:, -2]
+        result[name] = _verdicts(reader, cells, before, predicted[:, -1])
         if name == "teacher":
+            verdicts = [judge(reader, cells, b, c) for b, c in zip(before, predicted[:, -1])]
             standing = [v for v, k in zip(verdicts, kinds) if k == 0]
             result["teacher_standing"] = [standing.count("caught"), len(standing)]
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="checkpoint, run directory or exported .safetensors")
-    parser.add_argument("--data", required=True, help="recordings with state/pacman, ghosts, frightened (held-out)")
-    parser.add_argument("--length", type=int, default=12, help="frames per window, the catch last")
-    parser.add_argument("--free", type=int, default=3, help="frames the free-running rollout predicts from its own")
-    args = parser.parse_args()
-    if not 1 <= args.free <= args.length - 2:
-        parser.error(f"--free must be in [1, {args.length - 2}]")
-    result = catch_shares(args.model, args.data, args.length, args.free)
-    for name in ("recorded", "teacher", "free"):
-        shares = result[name]
-        print(f"{name:<9} at the catch frame: caught {shares['caught']:.2f}  ghost beside him, no catch "
-              f"{shares['beside']:.2f}  neither {shares['none']:.2f}")
-    print(f"{result['windows']} windows of {args.length} frames; free-running over the last {args.free}")
-    found, frames = result["recorded_false_catches"]
-    print(f"recorded frames that are not a catch but read as one: {found} of {frames}")
-    print("the recorded game's catches on the next step, by the nearest ghost that is not frightened: " + "; ".join(
-        f"{name} {c}/{n}" for name, (c, n) in result["catch_odds"].items()))
-    caught, standing = result["teacher_standing"]
-    print(f"a simulator that knew those odds would draw the catch in {result['odds_caught']:.2f} of the windows; "
-          f"teacher-forced, this one draws it in {caught} of the {standing} where Pac-Man stood next to the ghost")
-    print(json.dumps({"model": args.model, **result}))
-
-
-if __name__ == "__main__":
-    main()
+def _verdicts(reader: PaletteReader, cells: int, before: np.ndarray, catch: np.ndarray) -> dict[str, float]:
+    verdicts = [judge(reader, cells, b, c) for b, c in zip(before, catch)]
+    return {k: round(verdicts.count(k) / len(verdicts), 3) for k in ("caught", "beside", "none")}
