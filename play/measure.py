@@ -15,7 +15,7 @@ from gamegan.checkpoint import list_checkpoints, read_metadata
 from gamegan.evaluation.catch import palette_reader
 from gamegan.evaluation.follow import (format_report, STRIP_BAR, STRIP_MATCH, STRIP_MISS, STRIP_NO_KEY, FollowReport, StepScore,
                                        follow_episode)
-from gamegan.evaluation.ghost_losses import GhostLossReport, classify_losses, session_steps
+from gamegan.evaluation.ghost_losses import GhostLossReport, classify_losses, format_ghost_losses, session_steps
 from gamegan.evaluation.sprites import Entities
 from gamegan.media import grid
 from play.launch import open_session
@@ -67,16 +67,17 @@ def follow_strip(model: str | Path | None = None, seed: int = 0, steps: int = 32
 
 
 def ghost_losses(model: str | Path | None = None, episodes: int = 40, steps: int = 80, seed: int = 0,
-                 device: str = "cpu") -> GhostLossReport:
+                 device: str = "cpu", follow: FollowReport | None = None) -> GhostLossReport:
     """`follow_keys`'s sessions of `model` (default: the shipped one), seeds `seed`, `seed + 1`,
-    ..., with each lasting loss of plausible ghosts classified (`classify_losses`)."""
+    ..., with each lasting loss of plausible ghosts classified (`classify_losses`); the same
+    sessions' follow figures go into `follow` if given (one pass serves both)."""
     report = GhostLossReport()
     session = open_session(model, seed=seed, device=device)
     reader = palette_reader(session.start.game)
     for i in range(episodes):
         if i:
             session.reset(seed + i)
-        log = session_steps(session, reader, steps, seed + i)
+        log = session_steps(session, reader, steps, seed + i, follow)
         report.episodes += 1
         report.start_cells += log[0].plausible if log else 0
         for step, kind, cells in classify_losses(log):
@@ -87,15 +88,20 @@ def ghost_losses(model: str | Path | None = None, episodes: int = 40, steps: int
 
 def add_play_measurement(report_dir: str | Path, model: str | Path, sessions: int = 200, steps: int = 80,
                          seed: int = 2000, device: str = "cpu") -> dict:
-    """`follow_keys` on `model` (`sessions` from real-game seed `seed` on), added to the
-    metrics.json (as `play`) and report.md that `gamegan eval` wrote in `report_dir`."""
+    """`follow_keys` and `ghost_losses` on `model` (one pass over `sessions` sessions from
+    real-game seed `seed` on), added to the metrics.json (as `play` and `ghost_losses`) and the
+    report.md that `gamegan eval` wrote in `report_dir`."""
     report_dir = Path(report_dir)
-    summary = follow_keys(model, episodes=sessions, steps=steps, seed=seed, device=device).summary()
+    follow = FollowReport()
+    losses = ghost_losses(model, episodes=sessions, steps=steps, seed=seed, device=device, follow=follow).summary()
+    summary = follow.summary()
     metrics = report_dir / "metrics.json"
     figures = json.loads(metrics.read_text())
     figures["play"] = {"sessions": sessions, "steps": steps, "seed": seed, **summary}
+    figures["ghost_losses"] = losses
     metrics.write_text(json.dumps(figures, indent=2) + "\n")
     with open(report_dir / "report.md", "a") as report:
         report.write(f"\n## Play measurement\n\n{sessions} sessions of up to {steps} keys against the real game "
-                     f"(seeds {seed}-{seed + sessions - 1}; docs/evaluation.md):\n\n```\n{format_report(summary)}\n```\n")
+                     f"(seeds {seed}-{seed + sessions - 1}; docs/evaluation.md):\n\n```\n{format_report(summary)}\n```\n"
+                     f"\nWhere the plausible ghosts go:\n\n```\n{format_ghost_losses(losses)}\n```\n")
     return summary

@@ -122,4 +122,5 @@ def test_eval_with_play_adds_the_play_measurement_to_the_same_report(tiny_run, t
     assert figures["play"]["sessions"] == 2 and figures["play"]["seed"] == 7
     assert 0 <= figures["play"]["overall"]["match"] <= 1 and "teacher_forced" in figures["models"]["gamegan (tiny)"]
     report = (out / "report.md").read_text()
-    assert "## Play measurement" in report and "seeds 7-8" in report
+    assert "## Play measurement" in report and "seeds 7-8" in report and "plausible ghost cells" in report
+    assert figures["ghost_losses"]["episodes"] == 2

@@ -116,9 +116,10 @@ def classify_losses(steps: list[GhostStep]) -> list[tuple[int, str, int]]:
     return losses
 
 
-def session_steps(session: FollowSession, reader: PaletteReader, steps: int, seed: int) -> list[GhostStep]:
+def session_steps(session: FollowSession, reader: PaletteReader, steps: int, seed: int,
+                  report: FollowReport | None = None) -> list[GhostStep]:
     """Drive one session as `follow_keys` does (keys of seed `seed`, up to `steps`) and return
-    what each step showed of the ghosts."""
+    what each step showed of the ghosts; the session's follow figures go into `report` if given."""
     log: list[GhostStep] = []
 
     def record(action: int, score: StepScore, seen: Entities) -> None:
@@ -128,7 +129,7 @@ def session_steps(session: FollowSession, reader: PaletteReader, steps: int, see
                              frightened=score.frightened_real, groups=count_groups(ghosts),
                              touches_pacman=bool(pacman[0] >= 0 and neighbourhood(ghosts)[tuple(pacman)])))
 
-    follow_episode(session, reader, FollowReport(), steps, seed, on_step=record)
+    follow_episode(session, reader, report if report is not None else FollowReport(), steps, seed, on_step=record)
     return log
 
 
