@@ -31,7 +31,7 @@ from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.errors import UsageError
 from gamegan.evaluation.swap import swap_static
 from gamegan.evaluation.catch import CatchWatch, palette_reader
-from recorder.agents import make_agent
+from recorder.starts import engine_start
 from recorder.dataset import Dataset, DatasetError, open_dataset
 from recorder.game import Game, GameConfig
 
@@ -71,34 +71,22 @@ class StartSource(Protocol):
 
 
 class GameStarts:
-    """Starts from the real game engine: a `Game` seeded with the session seed, played for
-    `warmup - 1` steps by the recorder's random agent (seeded alike) so starts differ.
-
-    An episode that ends during those steps is skipped (the game's next episode is tried), so
-    the real game returned is always still running.
-    """
+    """Starts from the real game engine (`recorder.starts.engine_start`): a `Game` seeded with
+    the session seed, played for `warmup - 1` steps by the recorder's random agent (seeded
+    alike) so starts differ; the real game returned is always still running."""
 
     def __init__(self, config: GameConfig, warmup: int = 4, agent: str = "random", max_tries: int = 50):
         if warmup < 1:
-            raise ValueError(f"warmup must be >= 1 frame, got {warmup}")
+            raise ValueError(f"warmup must be >= 1 frame, got {warmup}")  # said at construction, not at the first start
         self.game_config, self.warmup, self.agent, self.max_tries = config, warmup, agent, max_tries
         self.frame_size = config.frame_size
 
     def start(self, seed: int) -> Start:
-        game = Game(self.game_config, seed=seed)
-        for _ in range(self.max_tries):
-            frame, _ = game.reset()
-            agent = make_agent(self.agent, seed=seed)
-            agent.reset(game, np.random.default_rng([seed, game.episode]))
-            frames, actions, done = [frame], [], False
-            while len(frames) < self.warmup and not done:
-                actions.append(agent.act(game))
-                frame, _, done = game.step(actions[-1])
-                frames.append(frame)
-            if not done:
-                return Start(np.stack(frames), np.asarray(actions, dtype=np.int64), game,
-                             f"game seed {seed} episode {game.episode}")
-        raise UsageError(f"the game ends within {self.warmup} steps in {self.max_tries} episodes; lower the warm-up")
+        try:
+            frames, actions, game = engine_start(self.game_config, seed, self.warmup, self.agent, self.max_tries)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        return Start(frames, actions, game, f"game seed {seed} episode {game.episode}")
 
 
 class DataStarts:

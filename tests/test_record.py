@@ -133,3 +133,16 @@ def test_record_into_a_dataset_refuses_before_drawing_any_progress(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1 and "already holds 1 shard(s)" in result.stderr
     assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+
+
+def test_an_engine_start_is_the_same_for_a_seed_and_its_game_runs_on():
+    from recorder.starts import engine_start
+
+    config = GameConfig(layout="small", frame_size=32)
+    frames, actions, game = engine_start(config, 7, warmup=4)
+    again, again_actions, _ = engine_start(config, 7, warmup=4)
+    assert frames.shape == (4, 32, 32, 3) and actions.shape == (3,) and not game.done
+    assert np.array_equal(frames, again) and np.array_equal(actions, again_actions)
+    assert np.array_equal(game.render(), frames[-1])
+    with pytest.raises(ValueError, match="ends within"):
+        engine_start(GameConfig(layout="small", frame_size=32, max_steps=2), 7, warmup=4, max_tries=2)

@@ -24,10 +24,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from recorder.agents import make_agent
 from recorder.game import GameConfig
 from recorder.game.config import ACTION_DELTAS, OPPOSITE
 from recorder.game.engine import Game
+from recorder.starts import engine_start
 
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.evaluation.image_quality import psnr
@@ -92,17 +92,10 @@ def home_walks(config: GameConfig, k: int, starts: int, *, context: int = 2, see
 
 
 def _one_walk(config: GameConfig, k: int, seed: int, context: int, rng: np.random.Generator) -> HomeWalk | None:
-    game = Game(config, seed=seed)
-    frame, _ = game.reset()
-    agent = make_agent("random", seed=seed)
-    agent.reset(game, np.random.default_rng([seed, 1]))
-    frames, actions = [frame], []
-    while len(frames) < context:
-        actions.append(int(agent.act(game)))
-        frame, _, done = game.step(actions[-1])
-        if done:
-            return None
-        frames.append(frame)
+    try:  # the seed's first episode only: the walks' seeds stay one per start
+        frames, actions, game = engine_start(config, seed, context, max_tries=1)
+    except ValueError:
+        return None
     start = game.pacman_cell
     planned = plan_walk(game, k, rng)
     if planned is None:
@@ -116,8 +109,8 @@ def _one_walk(config: GameConfig, k: int, seed: int, context: int, rng: np.rando
     assert game.pacman_cell == start, "a reversed walk must end where it started"
     # The reference: any frame strictly between leaving and coming home.
     between = seen[:-1]
-    return HomeWalk(seed, np.stack(frames), np.asarray(actions, dtype=np.int64), np.asarray(walk, dtype=np.int64),
-                    np.stack(seen), between[int(rng.integers(len(between)))])
+    return HomeWalk(seed, frames, actions, np.asarray(walk, dtype=np.int64), np.stack(seen),
+                    between[int(rng.integers(len(between)))])
 
 
 @torch.no_grad()
