@@ -604,3 +604,16 @@ def test_a_windowed_memory_grows_for_play_and_keeps_working() -> None:
     assert session.step(4).shape == (32, 32, 3)
     with pytest.raises(ValueError, match="smaller than its window"):
         model.memory.resize(3)
+
+
+def test_the_hard_window_read_and_write_are_the_soft_ones_for_a_one_hot_alpha() -> None:
+    torch.manual_seed(0)
+    n, d, w = 9, 3, 5
+    memory = torch.randn(2, n * n, d)
+    erase, add = torch.rand(2, d, w, w), torch.randn(2, d, w, w)
+    for cell in [(4, 4), (0, 0), (8, 1)]:  # the centre, and corners where the window leaves the grid
+        alpha = one_hot_grid(n, *cell, b=2)
+        torch.testing.assert_close(Memory.read_window_at(memory, alpha, w), Memory.read_window(memory, alpha, w),
+                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(Memory.write_window_at(memory, alpha, erase, add),
+                                   Memory.write_window(memory, alpha, erase, add), atol=1e-5, rtol=1e-5)

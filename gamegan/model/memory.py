@@ -111,7 +111,8 @@ class Memory(nn.Module):
             if patch is None:
                 raise ValueError("a windowed memory writes the input frame: pass its `patch`")
             erase, add = patch.chunk(2, dim=1)  # (B, D, W, W) each
-            memory = self.write_window(memory, alpha, torch.sigmoid(erase), torch.tanh(add))
+            write = self.write_window_at if hard else self.write_window  # hard: alpha is one-hot
+            memory = write(memory, alpha, torch.sigmoid(erase), torch.tanh(add))
         kernel = self.kernels(action, hard=hard)  # (B, 3, 3)
         gate = torch.sigmoid(self.gate_mlp(h - h_prev)).squeeze(-1)  # (B,)
         if hard:
@@ -120,7 +121,8 @@ class Memory(nn.Module):
         if hard:
             alpha = _one_hot_argmax(alpha.flatten(1)).view_as(alpha)
         if self.window:
-            return memory, alpha, self.read_window(memory, alpha, self.window), gate
+            read = self.read_window_at if hard else self.read_window
+            return memory, alpha, read(memory, alpha, self.window), gate
         erase, add = self.erase_add(h).chunk(2, dim=-1)  # (B, D) each
         memory = self.write(memory, alpha, torch.sigmoid(erase), torch.tanh(add))
         return memory, alpha, self.read(memory, alpha), gate
@@ -183,6 +185,25 @@ class Memory(nn.Module):
         product = torch.fft.rfft2(grid.float(), s=size) * torch.fft.rfft2(alpha.flip(-1, -2).float(), s=size)[..., None, :, :]
         full = torch.fft.irfft2(product, s=size)  # (B, ..., D, N + c, N + c): full[i] = window[i - (N - 1) + c]
         return full[..., n - 1 - c:n + c, n - 1 - c:n + c].to(memory.dtype)
+
+    @staticmethod
+    def read_window_at(memory: Tensor, alpha: Tensor, window: int) -> Tensor:
+        """`read_window` for a one-hot alpha (B, N, N) (hard attention, play): a slice of the
+        grid instead of two FFTs, which at play's 129 x 129 grid cost tens of ms a step."""
+        grid, cells, _ = _padded_grid(memory, alpha, window)
+        return torch.stack([grid[i, :, y:y + window, x:x + window] for i, (y, x) in enumerate(cells)])
+
+    @staticmethod
+    def write_window_at(memory: Tensor, alpha: Tensor, erase: Tensor, add: Tensor) -> Tensor:
+        """`write_window` for a one-hot alpha: the patch written into its slice of the grid."""
+        w = erase.shape[-1]
+        grid, cells, c = _padded_grid(memory, alpha, w)
+        grid = grid.clone()
+        for i, (y, x) in enumerate(cells):
+            region = grid[i, :, y:y + w, x:x + w]
+            grid[i, :, y:y + w, x:x + w] = region * (1 - erase[i]) + add[i]
+        n = alpha.shape[-1]
+        return grid[:, :, c:c + n, c:c + n].flatten(-2).transpose(1, 2)
 
     @staticmethod
     def write_window(memory: Tensor, alpha: Tensor, erase: Tensor, add: Tensor) -> Tensor:
@@ -252,6 +273,17 @@ def kernel_sharing(action_names: list[str], *, tie: bool) -> tuple[list[int], li
                 source[index[follower]] = index[owner]
                 flip[index[follower]] = _FLIPS[axis]
     return source, flip
+
+
+def _padded_grid(memory: Tensor, alpha: Tensor, window: int) -> tuple[Tensor, list[tuple[int, int]], int]:
+    """The memory as a grid (B, D, N + 2c, N + 2c) padded with c = W // 2 empty cells, and the
+    cell each one-hot alpha (B, N, N) attends, so the window around cell (y, x) is the slice
+    [y : y + W, x : x + W] of the padded grid."""
+    b, n = alpha.shape[:2]
+    c = window // 2
+    grid = F.pad(memory.transpose(1, 2).reshape(b, -1, n, n), (c, c, c, c))
+    flat = alpha.flatten(1).argmax(1).tolist()
+    return grid, [divmod(k, n) for k in flat], c
 
 
 def _inside(size: int) -> Tensor:
