@@ -371,11 +371,16 @@ def _preset_pacman_maze() -> Config:
         model=ModelConfig(
             frame_size=64, z_dim=16, hidden_dim=384, embed_dim=64, encoder_channels=32,
             memory=True, memory_size=31, memory_dim=32, memory_read="window", memory_window=15,
+            # tau 1: at GameGAN's 0.1 a kernel can stay at "no move" (a sharp softmax passes
+            # almost no gradient to the other offsets); at 1 every direction is learned early.
+            memory_tau=1.0,
             tie_opposite_kernels=True, renderer="disentangling", n_components=2, renderer_channels=16,
             disc_channels=32,
         ),
-        train=TrainConfig(steps=4_000, batch_size=8, seq_len=12, warmup_start=6, warmup_floor=2,
-                          warmup_decay_steps=3_000, ckpt_every=250),
+        # 3,000 steps: about 2.8 hours on 2 CPU threads; lr 2e-4 because 1e-4 learned slowly
+        # (runs/maze-w1, training notes 2026-12-03).
+        train=TrainConfig(steps=3_000, batch_size=8, seq_len=12, lr=2e-4, warmup_start=6, warmup_floor=2,
+                          warmup_decay_steps=2_000, ckpt_every=250),
     )
 
 

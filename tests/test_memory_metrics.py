@@ -147,6 +147,38 @@ def test_a_frozen_view_comes_home_but_fails_away_in_the_evaluation_report(tmp_pa
     assert control["delta_psnr"] == 0.0 and control["windows"] > 0
 
 
+class _ForgetsWhenHard(_Frozen):
+    """A frozen view that claims a memory: with hard attention (as in play) it draws an empty maze."""
+
+    config = SimpleNamespace(memory=True)
+
+    def __init__(self):
+        super().__init__()
+        self.hard_memory = False
+
+    def step(self, state, action, z=None):
+        return (torch.full_like(state.frame, -1.0) if self.hard_memory else state.frame), state, {}
+
+
+def test_a_model_with_memory_is_scored_again_with_the_hard_attention_of_play(tmp_path):
+    data = tmp_path / "maze"
+    record(RecordConfig(out=data, episodes=2, seed=3, game=GameConfig(mode="maze", frame_size=32, n_ghosts=0,
+                                                                      max_steps=40)))
+    settings = EvalSettings(horizons=(1,), episodes=2, plots=False, strips=0, diversity_windows=0,
+                            home_ks=(3,), home_starts=3, swap_pairs=0, control_windows=0,
+                            inverse_dynamics=InverseDynamicsConfig(steps=2, channels=8))
+    sim = _ForgetsWhenHard()
+    figures = evaluate_models([EvalModel("m", sim), EvalModel("frozen", _Frozen())], data, tmp_path / "out",
+                              settings, progress=False)
+    m = figures["models"]["m"]
+    assert m["come_back_home"]["3"]["wall_agreement"] == 1.0
+    assert m["come_back_home_played"]["3"]["wall_agreement"] < 0.9  # the hard run really was hard
+    assert "come_back_home_played" not in figures["models"]["frozen"]  # no memory, no second run
+    assert sim.hard_memory is False  # restored after scoring
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| m, as played |" in report and "Wall-cell error of m, as played ÷" in report
+
+
 # --- controllability -----------------------------------------------------------------------------
 
 def _real_windows(config: GameConfig, seeds: list[int], length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -224,17 +224,26 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
         for m in entries:
             if getattr(m.simulator, "replays_recorded", False) or not hasattr(m.simulator, "step"):
                 continue  # these walk into futures no recording holds: only a steppable simulator can
-            for k, ws in walks.items():
-                torch.manual_seed(settings.seed)
-                drawn = home.simulate_walks(m.simulator, ws, device)  # (N, 2k, H, W, 3)
-                scores = home.summarize(home.home_scores(reader, drawn[:, -1], np.stack([w.home for w in ws])))
-                scores.update(home.summarize(home.home_scores(reader, drawn[:, k - 1], np.stack([w.away for w in ws])),
-                                             prefix="away_"))
-                results[m.name].home[str(k)] = scores
-                if settings.plots and k == max(walks) and not home_gif:  # the first model's longest walk
-                    home_gif = save_gif(home.walk_strip(ws[0], drawn[0]), out_dir / "come_back_home.gif", fps=4)
-            if pairs and getattr(getattr(m.simulator, "config", None), "memory", False):
-                results[m.name].swap = _swap_figures(m.simulator, pairs, reader, device)
+            has_memory = getattr(getattr(m.simulator, "config", None), "memory", False)
+            # A model with memory is scored twice: with the soft attention it was trained with, and
+            # with the hard (one-hot) attention `gamegan play` uses.
+            for played in (False, True) if has_memory and hasattr(m.simulator, "hard_memory") else (False,):
+                with _hard_memory(m.simulator, played):
+                    for k, ws in walks.items():
+                        torch.manual_seed(settings.seed)
+                        drawn = home.simulate_walks(m.simulator, ws, device)  # (N, 2k, H, W, 3)
+                        scores = home.summarize(home.home_scores(reader, drawn[:, -1], np.stack([w.home for w in ws])))
+                        scores.update(home.summarize(
+                            home.home_scores(reader, drawn[:, k - 1], np.stack([w.away for w in ws])), prefix="away_"))
+                        (results[m.name].home_played if played else results[m.name].home)[str(k)] = scores
+                        if settings.plots and k == max(walks) and not home_gif:  # the first model's longest walk
+                            home_gif = save_gif(home.walk_strip(ws[0], drawn[0]), out_dir / "come_back_home.gif", fps=4)
+                    if pairs and has_memory:
+                        swapped = _swap_figures(m.simulator, pairs, reader, device)
+                        if played:
+                            results[m.name].swap_played = swapped
+                        else:
+                            results[m.name].swap = swapped
         events = _event_recordings(data, n_eps, reader, state_fields, settings, skipped)
         for m in entries:
             if getattr(m.simulator, "replays_recorded", False):
@@ -430,6 +439,20 @@ def _count_sources(sim: Any, rollout: Rollout, batch: _Batch, scorer: Scorer, sc
 
 
 # --- come-back-home ----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _hard_memory(simulator: Any, on: bool) -> Iterator[None]:
+    """Run `simulator` with hard memory attention (as play does) inside the block when `on`."""
+    if not on:
+        yield
+        return
+    before = simulator.hard_memory
+    simulator.hard_memory = True
+    try:
+        yield
+    finally:
+        simulator.hard_memory = before
+
 
 def _real_game(meta: Any, reader: PaletteReader | None, skipped: dict[str, str], metric: str) -> GameConfig | None:
     """The game the data was recorded from, to plan walks on in maze mode; None (and why)."""

@@ -162,6 +162,9 @@ class ModelScores:
         self.control = Controllability()
         self.home: dict[str, dict] = {}  # come-back-home summary per k
         self.swap: dict | None = None  # the static-component swap's figures (models with memory)
+        # The same two with hard memory attention, as `gamegan play` runs the model.
+        self.home_played: dict[str, dict] = {}
+        self.swap_played: dict | None = None
         self.events: dict[str, dict] = {}  # 'fright_onset', 'catches': the game's rules where they happen
 
     def add_teacher(self, scores: dict[str, np.ndarray]) -> None:
@@ -222,5 +225,9 @@ class ModelScores:
             out["come_back_home"] = self.home
         if self.swap:
             out["swap"] = self.swap
+        if self.home_played:
+            out["come_back_home_played"] = self.home_played
+        if self.swap_played:
+            out["swap_played"] = self.swap_played
         out.update(self.events)
         return out

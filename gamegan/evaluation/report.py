@@ -160,9 +160,24 @@ def _controllability(models: dict) -> str | None:
         _table(["model"] + [f"t={t}" for t in ts], [[n] + [cell(at, t) for t in ts] for n, at in have.items()]), ""])
 
 
+PLAYED = ", as played"
+
+
+def _with_played(models: dict, key: str) -> dict[str, dict]:
+    """Each model's `key` figures, followed (for models with memory) by the same figures with the
+    hard attention of `gamegan play`, as a row named "MODEL, as played"."""
+    have = {}
+    for n, m in models.items():
+        if m.get(key):
+            have[n] = m[key]
+        if m.get(key + "_played"):
+            have[n + PLAYED] = m[key + "_played"]
+    return have
+
+
 def _come_back_home(figures: dict) -> str | None:
     models, ref = figures["models"], figures.get("come_back_home_reference") or {}
-    have = {n: m["come_back_home"] for n, m in models.items() if m.get("come_back_home")}
+    have = _with_played(models, "come_back_home")
     if not have:
         return None
     ks = sorted({k for h in have.values() for k in h}, key=int)
@@ -183,17 +198,21 @@ def _come_back_home(figures: dict) -> str | None:
             f"the real one: wall-cell agreement (by palette) and PSNR (dB), ± one standard error over {walks} walks; "
             "`away` is the wall agreement at the turning point (a simulator whose view never moves comes home "
             "to the right walls without having left, and fails there). "
-            "The last row scores a real frame from between leaving and returning: what forgetting the start costs.", "",
+            "The last row scores a real frame from between leaving and returning: what forgetting the start costs. "
+            f"Rows ending `{PLAYED}` run a model with memory with the one-hot attention of `gamegan play`; the others "
+            "with the soft attention it was trained with.", "",
             _table(["model"] + [f"walls k={k}" for k in ks] + [f"PSNR k={k}" for k in ks] + [f"away k={k}" for k in ks],
                    rows), ""]
-    first, *others = have  # the model under evaluation, then its --baseline rows
-    if others:
+    first, *others = [n for n in have if not n.endswith(PLAYED)]  # the model under evaluation, then its --baseline rows
+    for row in [first, first + PLAYED] if others else []:
+        if row not in have:
+            continue
         ratios = []
         for k in ks:
-            g = have[first].get(k, {}).get("wall_error")
+            g = have[row].get(k, {}).get("wall_error")
             o = min((have[n][k]["wall_error"] for n in others if k in have[n]), default=None)
             ratios.append(f"k={k}: {g / o:.2f}" if g is not None and o else f"k={k}: —")
-        text += [f"Wall-cell error of {first} ÷ the best baseline's: " + ", ".join(ratios)
+        text += [f"Wall-cell error of {row} ÷ the best baseline's: " + ", ".join(ratios)
                  + " (below 1: it remembers the maze better).", ""]
     if figures.get("come_back_home_gif"):
         text += [f"One walk of the longest k, {first} (left) beside the real game (right):", "",
@@ -202,7 +221,7 @@ def _come_back_home(figures: dict) -> str | None:
 
 
 def _swap(models: dict) -> str | None:
-    have = {n: m["swap"] for n, m in models.items() if m.get("swap")}
+    have = _with_played(models, "swap")
     if not have:
         return None
     ts = sorted({t for s in have.values() for t in s["at"]}, key=int)
@@ -342,7 +361,7 @@ def _confusion_plot(plt: Any, figures: dict, out_dir: Path) -> Path | None:
 
 
 def _home_plot(plt: Any, figures: dict, out_dir: Path) -> Path | None:
-    have = {n: m["come_back_home"] for n, m in figures["models"].items() if m.get("come_back_home")}
+    have = _with_played(figures["models"], "come_back_home")
     if not have:
         return None
     reference = figures.get("come_back_home_reference") or {}
