@@ -316,18 +316,67 @@ def eval_(
 
 
 @app.command()
+def follow(
+    model: Optional[str] = typer.Argument(None, help="Run directory, checkpoint or shipped name (default: the shipped model)."),
+    sessions: int = typer.Option(40, help="Sessions against the real game, seeds SEED, SEED+1, ..."),
+    steps: int = typer.Option(80, help="Keys per session."),
+    seed: int = typer.Option(1000, help="First real-game seed (the recordings use 0 and 999)."),
+    checkpoints: Optional[str] = typer.Option(None, metavar="FIRST:LAST",
+                                              help="Score each checkpoint of the run MODEL with a step in FIRST..LAST (either may be empty)."),
+    strip: Optional[Path] = typer.Option(None, help="Also draw session SEED, simulator | real game per step, as this PNG (red bar: a miss)."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda | mps."),
+) -> None:
+    """The play measurement alone: does Pac-Man follow the keys, do the ghosts stay? A table, then one JSON line."""
+    from gamegan.evaluation.follow import format_checkpoint_row, format_report
+    from gamegan.media import save_png
+    from play.measure import follow_checkpoints, follow_keys, follow_strip
+
+    from gamegan.errors import UsageError
+
+    with user_errors():
+        if checkpoints is not None:
+            if model is None or not Path(model).is_dir():
+                raise UsageError("--checkpoints needs a run directory as MODEL")
+            try:
+                first, last = (int(x) if x.strip() else None for x in checkpoints.split(":"))
+            except ValueError:
+                raise UsageError(f"--checkpoints takes FIRST:LAST steps, e.g. 4900:5700, not {checkpoints!r}") from None
+            with as_usage_error(ValueError):  # a run without checkpoints in the range
+                each = follow_checkpoints(model, first or 0, last, episodes=sessions, steps=steps, seed=seed,
+                                          device=device)
+            scored = []
+            for step, summary in each:
+                console.print(format_checkpoint_row(step, summary), highlight=False)
+                print(json.dumps({"step": step, **summary}), flush=True)
+                scored.append((summary["overall"]["match"], step))
+            match, step = max(scored)  # the later checkpoint on a tie
+            console.print(f"best by match on seeds {seed}-{seed + sessions - 1}: step {step} ({match:.1%})")
+            return
+        summary = follow_keys(model, episodes=sessions, steps=steps, seed=seed, device=device).summary()
+        console.print(format_report(summary), highlight=False)
+        print(json.dumps({"model": model or "shipped", "steps": steps, "seed": seed, **summary}))
+        if strip is not None:
+            path = save_png(follow_strip(model, seed=seed, steps=steps, device=device), strip, scale=2)
+            console.print(f"session {seed}: {path}")
+
+
+@app.command()
 def export(
     run: Path = typer.Argument(..., help="Run directory (latest checkpoint) or a .safetensors checkpoint."),
     out: Path = typer.Option(..., "--out", help="Weights file to write (.safetensors); NAME.config.json goes beside it."),
     dtype: str = typer.Option("fp16", help="fp16 | bf16 | fp32."),
+    check_on: Optional[Path] = typer.Option(None, help="Held-out data: also say what the lower precision costs (PSNR, fp32 vs export)."),
 ) -> None:
     """Write a checkpoint's weights alone (fp16 by default) for sharing: `gamegan play OUT` plays it."""
+    from gamegan.evaluation.export_precision import export_precision, format_precision
     from gamegan.shipped import config_path, export_model
 
     with user_errors():
         path = export_model(run, out, dtype)
-    size = path.stat().st_size / 2**20
-    console.print(f"wrote {path} ({size:.1f} MiB) and {config_path(path)}")
+        size = path.stat().st_size / 2**20
+        console.print(f"wrote {path} ({size:.1f} MiB) and {config_path(path)}")
+        if check_on is not None:
+            console.print(format_precision(export_precision(run, path, check_on), dtype))
 
 
 @app.command()

@@ -101,6 +101,20 @@ def test_export_writes_a_shareable_model_that_plays(tiny_run, tmp_path):
     assert len(read_gif_frames(tmp_path / "p.gif")) >= 2
 
 
+def test_export_check_on_data_says_what_fp16_costs(tiny_run, tiny_recording, tmp_path):
+    from gamegan.evaluation.export_precision import export_precision
+
+    text = invoke("export", tiny_run, "--out", tmp_path / "m16.safetensors", "--check-on", tiny_recording)
+    assert "teacher-forced" in text and "largest pixel difference" in text
+    same = export_precision(tiny_run, tiny_run, tiny_recording, episodes=2, length=8, warmup=2)
+    assert same["max_pixel_diff"] == 0 and same["reference_free"] == same["exported_free"]
+    invoke("export", tiny_run, "--out", tmp_path / "m32.safetensors", "--dtype", "fp32")
+    fp32 = export_precision(tiny_run, tmp_path / "m32.safetensors", tiny_recording, episodes=2, length=8, warmup=2)
+    assert fp32["max_pixel_diff"] == 0  # an fp32 export is the run's own weights
+    fp16 = export_precision(tiny_run, tmp_path / "m16.safetensors", tiny_recording, episodes=2, length=8, warmup=2)
+    assert fp16["windows"] == same["windows"] > 0 and fp16["max_pixel_diff"] > 0  # fp16 does round something
+
+
 def test_resume_without_config_json_takes_the_config_its_checkpoints_carry(tmp_path):
     from gamegan.checkpoint import save_weights
     from gamegan_cli import build_train_config
@@ -124,3 +138,15 @@ def test_eval_with_play_adds_the_play_measurement_to_the_same_report(tiny_run, t
     report = (out / "report.md").read_text()
     assert "## Play measurement" in report and "seeds 7-8" in report and "plausible ghost cells" in report
     assert figures["ghost_losses"]["episodes"] == 2
+
+
+def test_follow_scores_a_model_and_sweeps_a_runs_checkpoints(tiny_run, tmp_path):
+    text = invoke("follow", tiny_run, "--sessions", "2", "--steps", "4", "--seed", "3", "--strip", tmp_path / "s.png")
+    summary = json.loads(next(line for line in text.splitlines() if line.startswith("{")))
+    assert summary["episodes"] == 2 and summary["seed"] == 3 and (tmp_path / "s.png").is_file()
+    text = invoke("follow", tiny_run, "--sessions", "1", "--steps", "3", "--checkpoints", ":")
+    assert "best by match on seeds 1000-1000: step 3" in text
+    bad = runner.invoke(app, ["follow", str(tiny_run), "--checkpoints", "a:b"])
+    assert bad.exit_code != 0 and "FIRST:LAST" in bad.output
+    none = runner.invoke(app, ["follow", str(tiny_run), "--checkpoints", "100:"])
+    assert none.exit_code != 0 and "no checkpoints with a step in 100.." in none.output

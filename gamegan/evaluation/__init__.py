@@ -4,4 +4,5 @@ held-out windows and writes metrics.json and report.md (`report`); the figures c
 `inverse_dynamics` (action faithfulness), `pixel_sources`, `controllability`,
 `come_back_home` and `swap`; `sprites` and `catch` read the recorder's game from frames by
 palette colour, and `follow` and `ghost_losses` score the play measurement (sessions that
-play.measure opens). docs/evaluation.md defines each figure once."""
+play.measure opens); `export_precision` is what `gamegan export --check-on` reports.
+docs/evaluation.md defines each figure once."""
