@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from gamegan.config import Config, ModelConfig
-from play.loading import game_config_of, load_simulator, torch_threads
+from gamegan.run_game import game_config_of
+from play.loading import load_simulator, torch_threads
 from play.session import GameStarts, SimSession
 
 

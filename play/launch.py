@@ -10,7 +10,8 @@ from pathlib import Path
 from gamegan.checkpoint import read_config, resolve_checkpoint
 from gamegan.errors import UsageError
 from gamegan.shipped import NO_SHIPPED_MODEL, model_source, shipped_model
-from play.loading import fallback_game_config, game_config_of, load_simulator, torch_threads
+from gamegan.run_game import fallback_game_config, game_config_of
+from play.loading import load_simulator, torch_threads
 from play.headless import parse_keys, run_headless
 from play.session import VIEWS, DataStarts, GameStarts, RealGameSession, Session, SimSession
 from recorder.dataset import open_dataset

@@ -15,9 +15,7 @@ from torch import nn
 
 from gamegan.checkpoint import load_model
 from gamegan.config import PRESETS, Config, ModelConfig, preset
-from gamegan.errors import UsageError
 from gamegan.model.factory import build_model
-from recorder.game import GameConfig
 
 MAX_PLAY_THREADS = 4
 """Batch-1 steps of a few hundred MFLOP stop gaining from threads beyond about this many."""
@@ -48,21 +46,6 @@ def torch_threads(n: int | None) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(old)
-
-
-def fallback_game_config(frame_size: int) -> GameConfig:
-    """The game to start from when a run does not say which it was trained on."""
-    return GameConfig(frame_size=frame_size, layout="small" if frame_size < 64 else "classic")
-
-
-def game_config_of(config: Config) -> GameConfig:
-    """The recorded game a run was trained on (`config.game`), or the fallback for its frame size."""
-    if not config.game:
-        return fallback_game_config(config.model.frame_size)
-    try:
-        return GameConfig.from_dict(config.game)
-    except (TypeError, ValueError) as err:
-        raise UsageError(f"the run's game config is unusable ({err}); start from a recording with --data") from None
 
 
 def load_simulator(source: str | Path | Config | ModelConfig, device: torch.device | str = "cpu",

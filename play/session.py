@@ -159,15 +159,12 @@ class Session(Protocol):
     def swap_static(self, other: "Session") -> None: ...
 
 
-PLAY_MEMORY_SIZE = 129
-"""Grid side of a windowed memory in play: 64 moves from the start in any direction."""
-
 
 class SimSession:
     """A learned simulator at batch 1, warmed up on a start and stepped by actions.
 
-    The model runs under `torch.inference_mode()` with the generator's hard memory attention
-    on (so position does not blur over long sessions). Noise z comes from a generator seeded
+    The model runs under `torch.inference_mode()`, set up by the generator's `for_play` (hard
+    memory attention, so position does not blur over long sessions). Noise z comes from a generator seeded
     by the session seed: the same seed and the same actions give the same frames.
     `last_step_ms` is the wall time of the last simulator step, including fetching its frame.
     """
@@ -176,9 +173,7 @@ class SimSession:
 
     def __init__(self, simulator: nn.Module, starts: StartSource, *, seed: int = 0,
                  device: torch.device | str = "cpu"):
-        self.sim = simulator.eval()
-        if hasattr(simulator, "hard_memory"):
-            simulator.hard_memory = True
+        self.sim = simulator.for_play() if hasattr(simulator, "for_play") else simulator.eval()
         config = simulator.config
         self.frame_size, self.n_actions, self._z_dim = config.frame_size, config.n_actions, config.z_dim
         if starts.frame_size != self.frame_size:
@@ -189,11 +184,6 @@ class SimSession:
         self._warmup_takes_z = "z" in inspect.signature(simulator.warmup).parameters
         self.views = VIEWS if config.n_components >= 2 else VIEWS[:1]
         self.can_swap = bool(config.memory)
-        memory = getattr(simulator, "memory", None)
-        if getattr(memory, "window", 0) and memory.size < PLAY_MEMORY_SIZE:
-            # A windowed memory is a map one cell per move: give a session room to walk far
-            # (training windows need only a few cells; no weight depends on the grid size).
-            memory.resize(PLAY_MEMORY_SIZE)
         self._next_seed = seed
         self.reset(seed)
 

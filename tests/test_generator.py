@@ -591,7 +591,8 @@ def test_presets_build_with_expected_shapes() -> None:
 
 
 def test_a_windowed_memory_grows_for_play_and_keeps_working() -> None:
-    from play.session import PLAY_MEMORY_SIZE, GameStarts, SimSession
+    from gamegan.model.generator import PLAY_MEMORY_SIZE
+    from play.session import GameStarts, SimSession
     from recorder.game import GameConfig
 
     model = make(**VARIANTS["k2+window"])

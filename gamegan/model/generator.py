@@ -29,6 +29,10 @@ from gamegan.model.renderer import DisentanglingRenderer, Rendered, SimpleRender
 from gamegan.model.types import Rollout, SimState, rollout_shape
 
 
+PLAY_MEMORY_SIZE = 129
+"""Grid side of a windowed memory in play: 64 moves from the start in any direction."""
+
+
 class Generator(nn.Module):
     """GameGAN's generator, built from a `ModelConfig`.
 
@@ -70,6 +74,17 @@ class Generator(nn.Module):
                 renderer_input=config.renderer_input, read_window=window,
             )
         self.hard_memory = False
+
+    def for_play(self, memory_size: int = PLAY_MEMORY_SIZE) -> "Generator":
+        """Set up for stepping by a player or an agent, not for training: evaluation mode and
+        hard memory attention (a position that does not blur over a long session), and a
+        windowed memory grown to `memory_size` cells a side, so that a long walk does not
+        reach its border (training windows need a few cells; no weight depends on the size)."""
+        self.eval()
+        self.hard_memory = True
+        if self.memory is not None and self.memory.window and self.memory.size < memory_size:
+            self.memory.resize(memory_size)
+        return self
 
     @property
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
