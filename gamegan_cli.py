@@ -31,6 +31,9 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Measure performance; each command prints one JSON line.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+agent_app = typer.Typer(help="Agents that learn to play from pixels, in a simulator's dream or the real game.",
+                        no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
 
 console = Console(stderr=True)
 
@@ -377,6 +380,70 @@ def export(
         console.print(f"wrote {path} ({size:.1f} MiB) and {config_path(path)}")
         if check_on is not None:
             console.print(format_precision(export_precision(run, path, check_on), dtype))
+
+
+@agent_app.command("train")
+def agent_train(
+    out: Path = typer.Option(..., "--out", help="Directory of the agent (policy, state to resume, metrics.jsonl)."),
+    env: str = typer.Option("dream", help="dream (the simulator --model) | real (the real game)."),
+    model: Optional[str] = typer.Option(None, help="Simulator: a run, checkpoint or shipped name (shipped, pacman-maze); "
+                                                   "for --env real, the game it was trained on (default: the default game)."),
+    steps: int = typer.Option(200_000, help="Environment steps in all."),
+    num_envs: int = typer.Option(16, help="Envs stepped together."),
+    max_steps: Optional[int] = typer.Option(None, help="Cap each episode at this many steps."),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, "--resume", help="Continue the agent in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a PPO agent on pixels; `gamegan agent eval OUT` scores it in the real game."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from gamegan.agent.ppo import PPOConfig, check_out
+    from gamegan.agent.run import train_agent
+
+    config = PPOConfig(env_steps=steps, num_envs=num_envs, seed=seed)
+    with user_errors(), as_usage_error(FileExistsError):
+        check_out(out, resume)  # before any bar is drawn
+    columns = [TextColumn("[bold]agent"), BarColumn(), MofNCompleteColumn(), TextColumn("env steps"),
+               TextColumn("return {task.fields[ret]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with user_errors(), as_usage_error(FileExistsError, ValueError), \
+            Progress(*columns, console=Console(stderr=True), disable=quiet) as bar:
+        task = bar.add_task("agent", total=config.updates * config.batch, ret="—")
+
+        def on_update(row: dict) -> None:
+            ret = f"{row['return_mean']:.0f}" if row["return_mean"] is not None else "—"
+            bar.update(task, completed=row["env_steps"], ret=ret)
+
+        path = train_agent(env, out, config, model=model, max_steps=max_steps, resume=resume, on_update=on_update)
+    console.print(f"wrote {path}; score it with: gamegan agent eval {path}")
+
+
+@agent_app.command("eval")
+def agent_eval(
+    agent: str = typer.Argument(..., help="An agent directory from `gamegan agent train`, or `random` (the floor)."),
+    env: str = typer.Option("real", help="real (the game it was trained for) | dream (a simulator)."),
+    model: Optional[str] = typer.Option(None, help="--env dream: the simulator (default: the one it was trained in)."),
+    episodes: int = typer.Option(100, help="Whole episodes to play."),
+    seed: int = typer.Option(10_000, help="First env seed (training uses others)."),
+    greedy: bool = typer.Option(False, "--greedy", help="The most likely action instead of a sample."),
+    gif: Optional[Path] = typer.Option(None, help="Also write the first episode as a GIF."),
+) -> None:
+    """Score an agent over whole episodes: mean ± sd (and one standard error), then one JSON line."""
+    from gamegan.agent.run import evaluate_agent, evaluate_random
+    from gamegan.media import save_gif
+
+    with user_errors(), as_usage_error(FileNotFoundError):
+        if agent == "random":
+            result = evaluate_random(episodes, seed=seed)
+        else:
+            result = evaluate_agent(Path(agent), episodes, kind=env, model=model, seed=seed, greedy=greedy,
+                                    frames_of=0 if gif else None)
+    frames = result.pop("frames", None)
+    console.print(f"{agent} in the {result['env']} game: score {result['score_mean']:.1f} ± {result['score_sd']:.1f} "
+                  f"(sd; ± {result['score_se']:.1f} se) over {episodes} episodes", highlight=False)
+    if gif and frames is not None:
+        console.print(f"episode 1: {save_gif(frames, gif, scale=4)}")
+    print(json.dumps({k: v for k, v in result.items() if k != "scores"}))
 
 
 @app.command()
