@@ -215,7 +215,7 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                     if bar:
                         bar.advance(task, len(group))
         walks = _home_walks(meta, reader, settings, skipped)
-        home_reference, home_gif = {}, None
+        home_reference, home_gif, gif_of = {}, None, None
         game = _real_game(meta, reader, skipped, "swap")
         pairs = swap.swap_pairs(game, settings.swap_k, settings.swap_pairs, seed=settings.home_seed) if game else []
         for k, ws in walks.items():
@@ -236,8 +236,10 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                         scores.update(home.summarize(
                             home.home_scores(reader, drawn[:, k - 1], np.stack([w.away for w in ws])), prefix="away_"))
                         (results[m.name].home_played if played else results[m.name].home)[str(k)] = scores
-                        if settings.plots and k == max(walks) and not home_gif:  # the first model's longest walk
-                            home_gif = save_gif(home.walk_strip(ws[0], drawn[0]), out_dir / "come_back_home.gif", fps=4)
+                        # The GIF: the first model's longest walk, as played when it has memory.
+                        if settings.plots and k == max(walks) and (home_gif is None or played and gif_of == m.name):
+                            home_gif, gif_of = save_gif(home.walk_strip(ws[0], drawn[0]), out_dir / "come_back_home.gif",
+                                                        fps=4), m.name
                     if pairs and has_memory:
                         swapped = _swap_figures(m.simulator, pairs, reader, device)
                         if played:

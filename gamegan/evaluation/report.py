@@ -215,7 +215,8 @@ def _come_back_home(figures: dict) -> str | None:
         text += [f"Wall-cell error of {row} ÷ the best baseline's: " + ", ".join(ratios)
                  + " (below 1: it remembers the maze better).", ""]
     if figures.get("come_back_home_gif"):
-        text += [f"One walk of the longest k, {first} (left) beside the real game (right):", "",
+        shown = first + PLAYED if first + PLAYED in have else first
+        text += [f"One walk of the longest k, {shown} (left) beside the real game (right):", "",
                  f"![come back home]({figures['come_back_home_gif']})", ""]
     return "\n".join(text)
 
