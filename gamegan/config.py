@@ -167,11 +167,6 @@ class TrainConfig:
     the event 2-8 frames in (at the end for one that ends the episode); {} samples windows
     uniformly. A rare event (`gamegan inspect` counts them) is otherwise seldom seen: with
     uniform windows the ghosts learned to stop beside Pac-Man instead of catching him."""
-    teach_events: bool = False
-    """Feed real frames up to the event in the `event_windows` windows, so
-    the rollout predicts the fright's onset or the catch one step from a real frame, at full
-    loss weight, where otherwise it comes after `warmup_floor` real frames and a free-running
-    stretch. (World Models trains on real frames throughout, so this changes nothing there.)"""
     warmup_start: int = 8
     """w0: ground-truth frames fed at the start of training before free-running."""
     warmup_floor: int = 2
@@ -258,8 +253,12 @@ _RENAMED_EVENT_WINDOWS = {"fright_windows": "fright_onset", "catch_windows": "ca
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     """A config dict written by an older version, in today's keys (nothing else changes)."""
     train = dict(data.get("train", {}))
+    if train.get("teach_events"):
+        raise ConfigError("train.teach_events was removed on 2026-12-04 (it never beat training without it, "
+                          "training notes 2026-11-22); drop it from this config")
+    train.pop("teach_events", None)  # off: the same as today's training
     if not set(_RENAMED_EVENT_WINDOWS) & set(train):
-        return data
+        return {**data, "train": train} if "train" in data else data
     events = dict(train.get("event_windows", {}))
     for old, name in _RENAMED_EVENT_WINDOWS.items():
         share = train.pop(old, 0.0)

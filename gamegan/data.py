@@ -72,20 +72,14 @@ class SequenceData:
     state), the event at a frame in `EVENT_POSITIONS` (DatasetError when no episode has one).
     Such events are often rare (about one frame in a hundred in the recorder's game), too rare to
     be learned from uniform windows.
-    With `teach_events`, batches carry `Batch.teacher`: the index of each such window's event
-    frame (0 in the other windows), so training feeds real frames up to the event and predicts
-    it one step ahead, at full loss weight, instead of after a free-running stretch.
     """
 
     def __init__(self, path: str | Path, seq_len: int, episodes: np.ndarray | None = None,
-                 in_memory: bool | None = None, agent: bool = False, event_shares: dict[str, float] | None = None,
-                 teach_events: bool = False) -> None:
+                 in_memory: bool | None = None, agent: bool = False, event_shares: dict[str, float] | None = None) -> None:
         shares = {name: float(v) for name, v in (event_shares or {}).items() if v}
         if not all(0 <= v <= 1 for v in shares.values()) or sum(shares.values()) > 1:
             raise ConfigError(f"train.event_windows are shares of each batch: each in [0, 1] and together at most 1, "
                               f"got {shares}")
-        if teach_events and not shares:
-            raise ConfigError("train.teach_events teaches the event windows: set train.event_windows")
         self.path = Path(path)
         with open_dataset(self.path) as data:
             self.meta = data.meta
@@ -109,7 +103,6 @@ class SequenceData:
             self._event_windows = {name: _event_windows(data, self.episodes, self.lengths, seq_len, name)
                                    for name in shares}
         self.seq_len = seq_len
-        self.teach_events = teach_events
         self.n_actions = self.meta.n_actions
         self._offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
         # An episode of length L holds L - T + 1 windows; sample episodes in proportion.
@@ -141,13 +134,12 @@ class SequenceData:
         """A batch of random windows, with a wrong action for each true one."""
         slots = rng.choice(len(self.episodes), size=batch_size, p=self._weights)
         starts = rng.integers(0, self.lengths[slots] - self.seq_len + 1)
-        events = np.zeros(batch_size, dtype=np.int64)
         taken = 0  # the first rows of the batch are the rare events' windows, each share in turn
         for name, share in self.event_shares.items():
             windows = self._event_windows[name]
             n = min(round(share * batch_size), batch_size - taken)  # two halves of an odd batch round up
             rows = slice(taken, taken + n)
-            slots[rows], starts[rows], events[rows] = windows[rng.integers(0, len(windows), size=n)].T
+            slots[rows], starts[rows] = windows[rng.integers(0, len(windows), size=n), :2].T
             taken += n
         idx = (self._offsets[slots] + starts)[:, None] + np.arange(self.seq_len)  # (B, T) rows of the concatenation
         if self.in_memory:
@@ -164,8 +156,7 @@ class SequenceData:
         actions_t = torch.from_numpy(actions)
         shift = torch.from_numpy(rng.integers(1, self.n_actions, size=actions.shape))
         return Batch(frames=to_model_frames(frames), actions=actions_t,
-                     wrong_actions=(actions_t + shift) % self.n_actions, agent=agent,
-                     teacher=torch.from_numpy(events) if self.teach_events else None)
+                     wrong_actions=(actions_t + shift) % self.n_actions, agent=agent)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -242,14 +233,13 @@ def _event_windows(data: Dataset, episodes: np.ndarray, lengths: np.ndarray, seq
 
 
 def load_splits(path: str | Path, seq_len: int, val_fraction: float, agent: bool = False,
-                event_shares: dict[str, float] | None = None,
-                teach_events: bool = False) -> tuple[SequenceData, SequenceData | None]:
+                event_shares: dict[str, float] | None = None) -> tuple[SequenceData, SequenceData | None]:
     """Train and validation windows of one dataset, split by episode (`agent`, and for the
-    training windows only `event_shares`, `teach_events`: see SequenceData)."""
+    training windows only `event_shares`: see SequenceData)."""
     with open_dataset(path) as data:
         n_episodes = data.n_episodes
     train_eps, val_eps = split_episodes(n_episodes, val_fraction)
-    train = SequenceData(path, seq_len, train_eps, agent=agent, event_shares=event_shares, teach_events=teach_events)
+    train = SequenceData(path, seq_len, train_eps, agent=agent, event_shares=event_shares)
     val = None
     if len(val_eps):
         try:

@@ -102,10 +102,9 @@ def motion_map(real: Tensor, fake: Tensor | None = None, threshold: float = 0.1)
     return grown.unflatten(0, changed.shape[:2])
 
 
-def horizon_weights(steps: int, warmup: int | Tensor, decay: float, device: torch.device | str = "cpu") -> Tensor:
+def horizon_weights(steps: int, warmup: int, decay: float, device: torch.device | str = "cpu") -> Tensor:
     """Weight of each of a rollout's `steps` predictions for the terms that compare it with
-    the one real future: decay ** (free-running steps before it). (steps,), or (B, steps)
-    for a per-window warm-up (B,).
+    the one real future: decay ** (free-running steps before it), (steps,).
 
     Prediction t was made from the real frame t when t < warmup (weight 1) and from the
     model's own frames after that; the k-th prediction in a row from its own frames weighs
@@ -114,8 +113,6 @@ def horizon_weights(steps: int, warmup: int | Tensor, decay: float, device: torc
     recorded one, which prefers no sprite at all once no single cell is likelier than not.
     """
     t = torch.arange(steps, dtype=torch.float32, device=device)  # made where it is used: no copy per step
-    if isinstance(warmup, Tensor):
-        return decay ** (t - warmup.to(device).clamp(min=1)[:, None] + 1).clamp(min=0)
     return decay ** (t - max(1, warmup) + 1).clamp(min=0)
 
 
@@ -141,7 +138,7 @@ def pixel_recon(fake: Tensor, real: Tensor, cfg: LossConfig | None = None,
     `cfg.recon_motion_fake` adds the pixels the prediction changed to that map
     (`motion_map(real, fake)`). `step_weights` (T-1,) scales each prediction's error
     (`horizon_weights`), except on the pixels `keep` (B, T-1, 1, S, S) marks, which keep
-    weight 1 (`agent_pixels`); per-window weights (B, T-1) work the same. The weight `cfg.recon`
+    weight 1 (`agent_pixels`). The weight `cfg.recon`
     is the caller's to apply.
     """
     cfg = cfg or LossConfig()  # its defaults: no motion weight, squared error

@@ -254,8 +254,7 @@ def _train(config: Config, data_path: Path, run_dir: Path, resume: bool, progres
     # --- Stage 1: data, config, run directory -----------------------------------------------
     train_data, val_data = load_splits(data_path, config.train.seq_len, config.train.val_fraction,
                                        agent=config.loss.recon_horizon_keep_agent,
-                                       event_shares=config.train.event_windows,
-                                       teach_events=config.train.teach_events)
+                                       event_shares=config.train.event_windows)
     config = fit_config_to_data(config, train_data)
     latest = latest_checkpoint(run_dir)
     if latest is not None and not resume:

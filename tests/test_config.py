@@ -64,3 +64,10 @@ def test_the_pacman_recipe_changes_its_values_at_its_steps_in_order():
     assert (after.train.lr, after.train.ema_decay, after.loss.colour) == (1e-4, 0.995, 0.2)
     assert config_at(recipe, 3004).train.seq_len == 12 and after.train.seq_len == 24 and after.loss.recon_l1
     assert after.train.schedule == recipe.train.schedule and recipe.train.lr == 2e-4  # the recipe is untouched
+
+
+def test_a_config_from_before_teach_events_was_removed_loads_when_it_was_off_and_is_refused_when_on():
+    old = Config.from_dict({"train": {"teach_events": False, "steps": 7}})
+    assert old.train.steps == 7 and not hasattr(old.train, "teach_events")
+    with pytest.raises(ConfigError, match="teach_events was removed"):
+        Config.from_dict({"train": {"teach_events": True}})

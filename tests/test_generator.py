@@ -416,18 +416,6 @@ def test_warmup_one_ignores_later_real_frames() -> None:
     assert [model.rollout(frames, actions, warmup=w, z=z).warmup for w in (0, 3, 99)] == [1, 3, 5]
 
 
-def test_a_per_window_warmup_rolls_each_window_out_as_its_own_count_would() -> None:
-    model = make()
-    frames, actions, z = data(model.config, t=6, b=3)
-    out = model.rollout(frames, actions, warmup=torch.tensor([2, 5, 0]), z=z)
-    assert out.warmup.tolist() == [2, 5, 1]  # clamped to [1, T-1] like a single count
-    for row, w in enumerate((2, 5, 1)):
-        alone = model.rollout(frames[row:row + 1], actions[row:row + 1], warmup=w, z=z[row:row + 1]).frames
-        torch.testing.assert_close(out.frames[row:row + 1], alone, rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="per-window"):
-        model.rollout(frames, actions, warmup=torch.tensor([2, 5]), z=z)
-
-
 def test_feedback_frames_are_detached() -> None:
     model = make()
     frames, actions, z = data(model.config, t=6)

@@ -206,29 +206,6 @@ def test_horizon_weights_decay_only_over_free_running_predictions() -> None:
     assert (horizon_weights(6, warmup=2, decay=1.0) == 1).all()
 
 
-def test_per_window_horizon_weights_and_recon_match_each_window_on_its_own() -> None:
-    rows = horizon_weights(5, warmup=torch.tensor([2, 0, 5]), decay=0.5)
-    for row, w in enumerate((2, 0, 5)):
-        torch.testing.assert_close(rows[row], horizon_weights(5, warmup=w, decay=0.5))
-    batch = make_batch(seed=3)  # T = 4
-    batch.agent = torch.zeros(2, 4, 1, S, S, dtype=torch.bool)
-    batch.agent[:, :, :, :4, :4] = True
-    rollout = stub_rollout(2, 4, 0.0)
-    rollout.frames = -batch.frames[:, 1:]  # wrong everywhere, most of all off Pac-Man's cell
-    cfg = LossConfig(recon_horizon_decay=0.5, recon_horizon_keep_agent=True, recon_motion=2.0)
-    rollout.warmup = torch.tensor([1, 3])
-    mixed = rollout_recon(batch, rollout, cfg)
-    alone = []
-    for row, w in enumerate((1, 3)):
-        one = Batch(batch.frames[row:row + 1], batch.actions[row:row + 1], batch.wrong_actions[row:row + 1],
-                    agent=batch.agent[row:row + 1])
-        part = stub_rollout(1, 4, 0.0)
-        part.frames, part.warmup = rollout.frames[row:row + 1], w
-        alone.append(rollout_recon(one, part, cfg))
-    torch.testing.assert_close(mixed, torch.stack(alone).mean())
-    assert alone[1] > alone[0]  # the teacher-forced window's errors keep their weight
-
-
 def test_generator_loss_weighs_far_predictions_less_with_a_horizon_decay() -> None:
     batch = make_batch(seed=1)  # T = 4: three predictions
     rollout = stub_rollout(2, 4, 0.0)
@@ -462,13 +439,3 @@ def test_gamegan_phases_run_g_then_d(config: ModelConfig) -> None:
 
     with pytest.raises(RuntimeError, match="phase 'G' first"):
         phases[1].loss(make_batch(t=5), StepContext(step=1, warmup=2))
-
-
-def test_the_g_phase_teacher_forces_each_window_up_to_the_batch_teacher() -> None:
-    torch.manual_seed(0)
-    model = GameGAN(model_config())
-    batch = make_batch(t=5)
-    batch.teacher = torch.tensor([0, 4])  # window 1: an event on its last frame
-    ctx = StepContext(step=0, warmup=2)
-    run_phases(model, batch, ctx)
-    assert ctx.scratch["rollout"].warmup.tolist() == [2, 4]  # never below the schedule's warm-up

@@ -27,7 +27,7 @@ from gamegan.losses import rollout_recon
 from gamegan.model.encoder import Encoder
 from gamegan.model.generator import Generator
 from gamegan.model.renderer import SimpleRenderer
-from gamegan.model.types import Batch, Phase, Rollout, SimState, StepContext, rollout_shape, training_warmup
+from gamegan.model.types import Batch, Phase, Rollout, SimState, StepContext, rollout_shape
 
 LATENTS_KEY = "wm_latents"
 """ctx.scratch key where the "vae" phase leaves detached latents for the "mdnrnn" phase."""
@@ -57,7 +57,7 @@ class ActionLSTM(nn.Module):
         pixels = 3 * self.config.frame_size**2
 
         def loss(batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
-            rollout = self.rollout(batch.frames, batch.actions, training_warmup(batch, ctx))
+            rollout = self.rollout(batch.frames, batch.actions, ctx.warmup)
             recon = rollout_recon(batch, rollout, loss_cfg) / pixels
             return recon, {"loss/lstm/recon": float(recon.detach())}
 

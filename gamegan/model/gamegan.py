@@ -16,7 +16,7 @@ from gamegan.config import LossConfig, ModelConfig
 from gamegan.losses import discriminator_loss, generator_loss
 from gamegan.model.discriminator import Discriminator
 from gamegan.model.generator import Generator
-from gamegan.model.types import Batch, Phase, Rollout, StepContext, training_warmup
+from gamegan.model.types import Batch, Phase, Rollout, StepContext
 
 ROLLOUT_KEY = "rollout"
 
@@ -53,7 +53,7 @@ class GameGAN(nn.Module):
         """One G step, then one D step on the same rollout (DESIGN section 5, schedule)."""
 
         def g_loss(batch: Batch, ctx: StepContext) -> tuple[Tensor, dict[str, float]]:
-            rollout = self.generator.rollout(batch.frames, batch.actions, training_warmup(batch, ctx))
+            rollout = self.generator.rollout(batch.frames, batch.actions, ctx.warmup)
             ctx.scratch[ROLLOUT_KEY] = detach_rollout(rollout)
             return generator_loss(self.generator, self.discriminator, batch, rollout, loss_cfg)
 

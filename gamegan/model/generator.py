@@ -160,19 +160,15 @@ class Generator(nn.Module):
             extras["gate"] = state.extra["gate"]
         return out.frame, state, extras
 
-    def rollout(self, frames: Tensor, actions: Tensor, warmup: int | Tensor, z: Tensor | None = None) -> Rollout:
+    def rollout(self, frames: Tensor, actions: Tensor, warmup: int, z: Tensor | None = None) -> Rollout:
         """Predict frames[:, 1:] (B, T, 3, S, S) from actions (B, T-1).
 
         Input t is the real frames[:, t] for t < warmup (clamped to [1, T-1]) and the
-        model's own prediction of it, detached, afterwards; a (B,) warm-up sets that count
-        per window. Only predictions that are fed back are rendered inside the loop; the
+        model's own prediction of it, detached, afterwards. Only predictions that are fed back are rendered inside the loop; the
         rest are rendered in one batch at the end. With memory, `extra` holds 'reads'
         (B, T-1, D) and 'gates' (B, T-1).
         """
-        b, n, w = rollout_shape(frames, actions, warmup)
-        # Inputs before `first_own` are real in every window; from there on, real only in the
-        # windows whose own warm-up has not ended yet.
-        first_own = int(w.min()) if isinstance(w, Tensor) else w
+        b, n, first_own = rollout_shape(frames, actions, warmup)  # inputs before first_own are real
         z = self._noise(b, n, frames) if z is None else z
         real = self.encoder(frames[:, :first_own].flatten(0, 1)).unflatten(0, (b, first_own))  # (B, w, H)
         real_patches = self._patches(frames[:, :first_own])  # (B, w, 2D, W, W) with a windowed memory
@@ -185,9 +181,7 @@ class Generator(nn.Module):
                 inputs.append(frames[:, t])
                 s, patch = real[:, t], None if real_patches is None else real_patches[:, t]
             else:
-                own = drawn[t - 1].frame.detach()
-                inputs.append(torch.where((t < w).view(b, 1, 1, 1), frames[:, t], own) if isinstance(w, Tensor)
-                              else own)
+                inputs.append(drawn[t - 1].frame.detach())
                 s, patch = self.encoder(inputs[t]), self.writer(inputs[t]) if self.writer is not None else None
             state = self._advance(state, s, actions[:, t], z[:, t], patch)
             steps.append(state)
@@ -205,7 +199,7 @@ class Generator(nn.Module):
             extra["gates"] = torch.stack([s.extra["gate"] for s in steps], dim=1)  # (B, n)
         return Rollout(
             frames=torch.stack([drawn[t].frame for t in range(n)], dim=1),  # (B, n, 3, S, S)
-            warmup=w,
+            warmup=first_own,
             z=z,
             components=torch.stack([drawn[t].components for t in range(n)], dim=1),  # (B, n, K, 3, S, S)
             masks=torch.stack([drawn[t].masks for t in range(n)], dim=1),  # (B, n, K, 1, S, S)

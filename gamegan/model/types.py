@@ -22,7 +22,6 @@ class Batch:
     actions: Tensor  # (B, T-1) long
     wrong_actions: Tensor  # (B, T-1) long, each != actions (for the action discriminator)
     agent: Tensor | None = None  # (B, T, 1, H, W) bool: the data's agent mask (its character's pixels), when asked for
-    teacher: Tensor | None = None  # (B,) long: real inputs each window's rollout takes at least (its event's frame)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
         def move(x: Tensor | None) -> Tensor | None:
@@ -65,9 +64,8 @@ class Rollout:
     """
 
     frames: Tensor  # (B, T-1, 3, H, W) predictions in [-1, 1]
-    # Real frames fed (clamped to [1, T-1]), one count or one per window (B,) long: frames[:, t] for t >= warmup
-    # came from the model's own.
-    warmup: int | Tensor = 1
+    # Real frames fed (clamped to [1, T-1]): frames[:, t] for t >= warmup came from the model's own.
+    warmup: int = 1
     z: Tensor | None = None  # (B, T-1, Z) noise used at each step
     components: Tensor | None = None  # (B, T-1, K, 3, H, W) per-component RGB
     masks: Tensor | None = None  # (B, T-1, K, 1, H, W) fine masks, sum to 1 over K (with `copy`)
@@ -78,18 +76,13 @@ class Rollout:
     extra: dict[str, Tensor] = field(default_factory=dict)
 
 
-def rollout_shape(frames: Tensor, actions: Tensor, warmup: int | Tensor) -> tuple[int, int, int | Tensor]:
-    """Check rollout inputs; returns (batch B, predicted steps T-1, warm-up clamped to [1, T-1]).
-    A per-window warm-up (B,) comes back as a long tensor on the frames' device."""
+def rollout_shape(frames: Tensor, actions: Tensor, warmup: int) -> tuple[int, int, int]:
+    """Check rollout inputs; returns (batch B, predicted steps T-1, warm-up clamped to [1, T-1])."""
     b, t_all = frames.shape[:2]
     n = t_all - 1
     if n < 1 or actions.shape != (b, n):
         raise ValueError(f"rollout: expected frames (B, T>=2, ...) and actions (B, T-1), got "
                          f"{tuple(frames.shape)} and {tuple(actions.shape)}")
-    if isinstance(warmup, Tensor):
-        if warmup.shape != (b,):
-            raise ValueError(f"rollout: a per-window warm-up must have shape ({b},), got {tuple(warmup.shape)}")
-        return b, n, warmup.to(device=frames.device, dtype=torch.long).clamp(1, n)
     return b, n, min(max(int(warmup), 1), n)
 
 
@@ -120,12 +113,6 @@ class StepContext:
     step: int
     warmup: int
     scratch: dict[str, Any] = field(default_factory=dict)
-
-
-def training_warmup(batch: Batch, ctx: StepContext) -> int | Tensor:
-    """Real inputs a training rollout over `batch` takes: the schedule's `ctx.warmup`, raised
-    per window to `batch.teacher` when the batch carries one."""
-    return ctx.warmup if batch.teacher is None else batch.teacher.clamp(min=ctx.warmup)
 
 
 LossFn = Callable[[Batch, StepContext], "tuple[Tensor, dict[str, float]]"]
