@@ -75,7 +75,7 @@ def record(
     seed: Optional[int] = typer.Option(None, help=f"Base seed; episode i always gets the same seeds (default {_RC.seed})."),
     agent: Optional[str] = typer.Option(None, help=f"mix | greedy | random | human (default {_RC.agent})."),
     mode: Optional[str] = typer.Option(None, help=f"classic | maze (default {_GC.mode})."),
-    layout: Optional[str] = typer.Option(None, help=f"Classic-mode layout: classic, small (default {_GC.layout})."),
+    layout: Optional[str] = typer.Option(None, help=f"Classic-mode layout: classic, pillars, small, or several joined by + (classic+pillars: one per episode; default {_GC.layout})."),
     ghosts: Optional[int] = typer.Option(None, help=f"Number of ghosts, 2-4 (default {_GC.n_ghosts})."),
     size: Optional[int] = typer.Option(None, help=f"Frame size in pixels: 32, 64, 84 or 128 (default {_GC.frame_size})."),
     max_steps: Optional[int] = typer.Option(None, help=f"Episode length limit (default {_GC.max_steps})."),

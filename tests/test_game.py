@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from recorder.game import (ACTION_NAMES, FRAME_SIZES, LAYOUTS, N_ACTIONS, PALETTE, Action, Game,
                            GameConfig, GameState)
 from recorder.game.config import ACTION_DELTAS
+from recorder.game.layouts import parse_layout
 
 CONFIGS = {
     "classic": GameConfig(),
+    "two_layouts": GameConfig(layout="classic+pillars", n_ghosts=3),
     "small": GameConfig(layout="small", frame_size=32, n_ghosts=4),
     "maze": GameConfig(mode="maze", n_ghosts=3),
     "maze_small_view": GameConfig(mode="maze", maze_cells=15, view_cells=9, frame_size=32, n_ghosts=4),
@@ -49,6 +51,7 @@ def test_action_constants():
     ({"n_ghosts": 1}, "n_ghosts"), ({"n_ghosts": 5}, "n_ghosts"), ({"n_ghosts": 0}, "n_ghosts"),
     ({"frame_size": 50}, "frame_size"),
     ({"layout": "nope"}, "layout"), ({"mode": "arcade"}, "mode"),
+    ({"layout": "classic+small"}, "share one shape"), ({"layout": "classic+classic"}, "must differ"),
     ({"mode": "maze", "maze_cells": 30}, "maze_cells"), ({"mode": "maze", "maze_cells": 13}, "maze_cells"),
     ({"mode": "maze", "view_cells": 14}, "view_cells"), ({"ghost_behaviours": ("chaser", "dancer")}, "behaviour"),
 ])
@@ -63,6 +66,43 @@ def test_config_json_round_trip():
     assert again == cfg
     with pytest.raises(ValueError, match="unknown field"):
         GameConfig.from_dict({"n_ghost": 3})
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_every_layout_is_one_connected_maze_of_one_cell_corridors_without_dead_ends(name):
+    level = parse_layout(LAYOUTS[name])
+    free = ~level.walls
+    pen = set(level.ghost_starts)
+    rows, cols = free.shape
+    steps = ((1, 0), (-1, 0), (0, 1), (0, -1))
+    for r, c in zip(*np.nonzero(free)):
+        if (r, c) not in pen:  # ghosts may start in a nook
+            assert sum(free[r + dr, c + dc] for dr, dc in steps) >= 2, (name, r, c)
+    assert not any(free[r:r + 2, c:c + 2].all() for r in range(rows - 1) for c in range(cols - 1)), name
+    seen, todo = {level.pacman_start}, [level.pacman_start]
+    while todo:
+        r, c = todo.pop()
+        for dr, dc in steps:
+            if free[r + dr, c + dc] and (r + dr, c + dc) not in seen:
+                seen.add((r + dr, c + dc))
+                todo.append((r + dr, c + dc))
+    assert len(seen) == free.sum(), name
+
+
+def test_a_two_layout_game_plays_each_by_the_episode_seed_and_records_which():
+    config = GameConfig(layout="classic+pillars")
+    game, again = Game(config, seed=4), Game(config, seed=4)
+    walls = {0: parse_layout(LAYOUTS["classic"]).walls, 1: parse_layout(LAYOUTS["pillars"]).walls}
+    played = []
+    for _ in range(12):
+        (frame, state), (frame2, _) = game.reset(), again.reset()
+        assert np.array_equal(frame, frame2)  # the same seed, the same episodes
+        assert np.array_equal(game.walls, walls[state.layout])
+        assert state.to_arrays()["layout"] == state.layout
+        played.append(state.layout)
+    assert set(played) == {0, 1}
+    one = Game(GameConfig(), seed=4).reset()[1]
+    assert one.layout is None and "layout" not in one.to_arrays()  # one layout: recordings as before
 
 
 def test_layouts_fit_their_frame_sizes():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from recorder.game.layouts import LAYOUTS, layout_shape
+from recorder.game.layouts import LAYOUTS, layout_names, layout_shape
 
 
 class Action(IntEnum):
@@ -44,7 +44,8 @@ class GameConfig:
     mode: str = "classic"
     """`classic` (a fixed layout seen whole) or `maze` (a new random maze, egocentric view)."""
     layout: str = "classic"
-    """Classic mode: the name of a layout in `LAYOUTS`."""
+    """Classic mode: the name of a layout in `LAYOUTS`, or several of one shape joined by "+"
+    ("classic+pillars"): each episode then plays one of them, drawn from its seed."""
     n_ghosts: int = 2
     """Number of ghosts, 2 to 4 (0 is allowed in maze mode: the paper's Pac-Man-Maze has none);
     ghost i uses `ghost_behaviours[i]`."""
@@ -102,8 +103,14 @@ class GameConfig:
         if not (0.0 <= self.ghost_speed <= 1.0 and 0.0 <= self.ghost_noise <= 1.0):
             bad("ghost_speed and ghost_noise are probabilities in [0, 1]")
         if self.mode == "classic":
-            if self.layout not in LAYOUTS:
-                bad(f"unknown layout {self.layout!r}; choose from {sorted(LAYOUTS)}")
+            names = layout_names(self.layout)
+            unknown = [n for n in names if n not in LAYOUTS]
+            if unknown:
+                bad(f"unknown layout {', '.join(map(repr, unknown))}; choose from {sorted(LAYOUTS)} "
+                    "(or several of one shape joined by '+')")
+            if len({layout_shape(n) for n in names}) > 1 or len(set(names)) < len(names):
+                bad(f"the layouts of {self.layout!r} must differ and share one shape, "
+                    f"got {[layout_shape(n) for n in names]}")
             rows, cols = layout_shape(self.layout)
             if self.frame_size // max(rows, cols) < 2:
                 bad(f"layout {self.layout!r} ({rows}x{cols}) is too large for {self.frame_size} px frames")

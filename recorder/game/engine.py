@@ -19,7 +19,7 @@ import numpy as np
 
 from recorder.game.config import ACTION_DELTAS, N_ACTIONS, GameConfig
 from recorder.game.ghosts import Ghosts
-from recorder.game.layouts import LAYOUTS, Level, generate_maze, parse_layout
+from recorder.game.layouts import LAYOUTS, Level, generate_maze, layout_names, layout_shape, parse_layout
 from recorder.game.render import Renderer
 
 
@@ -38,6 +38,7 @@ class GameState:
     lives: int
     step: int
     view_origin: np.ndarray | None  # int16 (2,) top-left cell of the view (maze mode), else None
+    layout: int | None = None  # which of the config's layouts is played, when it names several
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The fields stored under `state/` in a recording, with their on-disk dtypes."""
@@ -52,6 +53,8 @@ class GameState:
         }
         if self.view_origin is not None:
             out["view_origin"] = self.view_origin.astype(np.int16)
+        if self.layout is not None:
+            out["layout"] = np.asarray(self.layout, dtype=np.int8)
         return out
 
 
@@ -73,8 +76,10 @@ class Game:
         self.seed = int(seed)
         self.episode = -1  # index of the current episode; reset() increments it
         self._started = False
+        self.layout_index = 0  # which of the config's layouts this episode plays
+        self._mixed_layouts = config.mode == "classic" and len(layout_names(config.layout)) > 1
         if config.mode == "classic":
-            rows, cols = len(LAYOUTS[config.layout]), len(LAYOUTS[config.layout][0])
+            rows, cols = layout_shape(config.layout)
             self._renderer = Renderer(config.frame_size, (rows, cols), margin=0)
         else:
             v = config.view_cells
@@ -124,7 +129,10 @@ class Game:
     def _level(self, rng: np.random.Generator) -> Level:
         cfg = self.config
         if cfg.mode == "classic":
-            return _classic_level(cfg.layout)
+            names = layout_names(cfg.layout)
+            # One layout draws nothing, so its episodes stay what they were before layouts could mix.
+            self.layout_index = int(rng.integers(len(names))) if len(names) > 1 else 0
+            return _classic_level(names[self.layout_index])
         return generate_maze(cfg.maze_cells, cfg.maze_loops, cfg.maze_power_pellets, cfg.n_ghosts, rng)
 
     def _rand(self) -> float:
@@ -230,6 +238,7 @@ class Game:
             lives=self._lives,
             step=self._step,
             view_origin=origin,
+            layout=self.layout_index if self._mixed_layouts else None,
         )
 
     @property

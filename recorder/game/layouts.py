@@ -45,7 +45,30 @@ LAYOUTS: dict[str, list[str]] = {
         "%.............%",
         "%%%%%%%%%%%%%%%",
     ],
+    # 15x15, the size of `classic` with the same ghost pen, other walls: pillars beside the pen,
+    # a crossbar under it. With `classic` it makes a two-layout game (`layout="classic+pillars"`)
+    # in which swapping the static world means another maze.
+    "pillars": [
+        "%%%%%%%%%%%%%%%",
+        "%o...%...%...o%",
+        "%.%%.%.%.%.%%.%",
+        "%.%%.......%%.%",
+        "%....%%-%%....%",
+        "%.%%.%.G.%.%%.%",
+        "%.%%.%.%.%.%%.%",
+        "%.%%.%GGG%.%%.%",
+        "%.%%.%%%%%.%%.%",
+        "%......P......%",
+        "%.%.%%%.%%%.%.%",
+        "%o%...%.%...%o%",
+        "%.%.%.....%.%.%",
+        "%.....%%%.....%",
+        "%%%%%%%%%%%%%%%",
+    ],
 }
+
+LAYOUT_SEPARATOR = "+"
+"""Joins layout names into one game that plays one of them per episode: "classic+pillars"."""
 
 
 @dataclass
@@ -60,9 +83,14 @@ class Level:
     ghost_exit: tuple[int, int] | None = None  # pen door ghosts walk to before hunting
 
 
-def layout_shape(name: str) -> tuple[int, int]:
-    """(rows, cols) of a named layout."""
-    rows = LAYOUTS[name]
+def layout_names(layout: str) -> tuple[str, ...]:
+    """The layouts a `GameConfig.layout` names: "classic" -> ("classic",), "a+b" -> ("a", "b")."""
+    return tuple(layout.split(LAYOUT_SEPARATOR))
+
+
+def layout_shape(layout: str) -> tuple[int, int]:
+    """(rows, cols) of a named layout (of the first, for several: they share one shape)."""
+    rows = LAYOUTS[layout_names(layout)[0]]
     return len(rows), len(rows[0])
 
 
