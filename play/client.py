@@ -174,8 +174,7 @@ class Client:
         if not s.can_swap:
             self._hud.say("no memory module: nothing to swap", now)
             return
-        self._swap_seed += 1
-        other = s.sibling(self._swap_seed)
+        other, self._swap_seed = s.swap_partner(self._swap_seed + 1)
         s.swap_static(other)
         self._hud.say(f"static component from {other.label}", now)
 

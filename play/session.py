@@ -34,6 +34,7 @@ from gamegan.evaluation.catch import CatchWatch, palette_reader
 from recorder.starts import engine_start
 from recorder.dataset import Dataset, DatasetError, open_dataset
 from recorder.game import Game, GameConfig
+from recorder.game.layouts import layout_names
 
 VIEWS: tuple[str, ...] = ("output", "static", "dynamic", "masks")
 """Every view a session may offer; `session.views` lists those its model has."""
@@ -156,6 +157,7 @@ class Session(Protocol):
     def step(self, action: int) -> np.ndarray: ...
     def view(self, name: str) -> np.ndarray: ...
     def sibling(self, seed: int) -> "Session": ...
+    def swap_partner(self, seed: int) -> tuple["Session", int]: ...
     def swap_static(self, other: "Session") -> None: ...
 
 
@@ -221,6 +223,17 @@ class SimSession:
     def sibling(self, seed: int) -> SimSession:
         """Another session on the same simulator and start source, started at `seed`."""
         return SimSession(self.sim, self.starts, seed=seed, device=self.device)
+
+    def swap_partner(self, seed: int, tries: int = 50) -> tuple[SimSession, int]:
+        """A sibling to swap the static world with, and its seed: in a game of several layouts
+        the first from `seed` on whose start plays another layout than ours (so the swap shows
+        another maze), else the one at `seed`."""
+        ours = _layout_of(self.start)
+        if ours is not None:
+            for s in range(seed, seed + tries):
+                if _layout_of(self.starts.start(s)) not in (None, ours):
+                    return self.sibling(s), s
+        return self.sibling(seed), seed
 
     def step(self, action: int) -> np.ndarray:
         """Apply one action id: the simulator's next frame, uint8 (H, W, 3); the real game
@@ -373,6 +386,9 @@ class RealGameSession:
     def sibling(self, seed: int) -> RealGameSession:
         return RealGameSession(self.game_config, seed=seed)
 
+    def swap_partner(self, seed: int) -> tuple[RealGameSession, int]:
+        raise UsageError("the real game has no learned components to swap")
+
     def swap_static(self, other: object) -> None:
         raise UsageError("the real game has no learned components to swap")
 
@@ -393,3 +409,12 @@ def _check_action(action: int, n_actions: int) -> int:
     if a != action or not 0 <= a < n_actions:
         raise ValueError(f"invalid action {action!r}: expected an integer in [0, {n_actions - 1}]")
     return a
+
+
+def _layout_of(start: Start) -> int | None:
+    """Which layout of a several-layout game a start plays; None for a one-layout game, a maze
+    or a start without its game."""
+    game = start.game
+    if game is None or game.config.mode != "classic" or len(layout_names(game.config.layout)) < 2:
+        return None
+    return game.layout_index

@@ -20,13 +20,13 @@ from gamegan.errors import CheckpointError, UsageError
 from gamegan.media import read_gif_frames
 from gamegan.model.factory import build_model
 from play.bench import bench_play
-from play.loading import torch_threads
+from play.loading import load_simulator, torch_threads
 from gamegan.evaluation.catch import palette_reader
 from play.client import Client
 from gamegan.evaluation.follow import FollowReport, follow_episode
 from play.headless import drive, parse_keys, run_headless, summary_line
 from play.launch import open_session, play
-from play.session import GUTTER, DataStarts, RealGameSession, SimSession
+from play.session import GUTTER, DataStarts, GameStarts, RealGameSession, SimSession
 from recorder.dataset import open_dataset
 from recorder.game import Action, Game, GameConfig
 from recorder.game.palette import PALETTE
@@ -114,6 +114,21 @@ def test_reset_and_swap_change_the_static_component(memory_run: Path) -> None:
     assert session.state.memory is not other.state.memory  # a copy: the other start is untouched
     frame = session.step(LEFT)  # play goes on in the swapped world
     assert frame.shape == (32, 32, 3) and dynamic.shape == (32, 32, 3)
+
+
+def test_a_swap_in_a_game_of_two_layouts_takes_the_static_world_of_the_other_layout() -> None:
+    config = preset("tiny").model
+    config = dataclasses.replace(config, frame_size=64, memory=True, renderer="disentangling", n_components=2,
+                                 memory_size=9, memory_dim=32)
+    sim, _, _ = load_simulator(config)
+    session = SimSession(sim, GameStarts(GameConfig(layout="classic+pillars"), warmup=2), seed=0)
+    ours = session.start.game.layout_index
+    other, seed = session.swap_partner(1)
+    assert other.start.game.layout_index != ours and seed >= 1 and other.seed == seed
+    session.swap_static(other)
+    assert torch.equal(session.state.memory, other.state.memory)
+    one = SimSession(sim, GameStarts(GameConfig(), warmup=2), seed=0)
+    assert one.swap_partner(7)[1] == 7  # one layout: the next start, as before
 
 
 def test_views_of_a_model_without_components(plain_run: Path, memory_run: Path) -> None:
