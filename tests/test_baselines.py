@@ -12,6 +12,7 @@ import torch
 from gamegan.checkpoint import load_model
 from gamegan.config import ConfigError, ModelConfig, preset
 from gamegan.data import SequenceData
+from gamegan.envs import DreamBatch
 from gamegan.model.baselines import LATENTS_KEY, MDNRNN, ActionLSTM, WorldModels
 from gamegan.model.factory import MODEL_KINDS, build_model
 from gamegan.model.types import Batch, StepContext
@@ -66,6 +67,10 @@ def test_baseline_trains_with_the_shared_trainer_and_plays(tiny_recording, tmp_p
         assert frame.min() >= -1 and frame.max() <= 1
         rollout = sim.rollout(batch.frames, batch.actions, warmup=2)
         assert rollout.frames.shape == (3, 4, 3, 32, 32) and rollout.warmup == 2
+    dream = DreamBatch(tmp_path / "run", 2)  # an agent can learn in a baseline's dream too
+    first = dream.reset([0, 1], [3, 4])
+    frames, rewards, terminated, truncated = dream.step(np.array([1, 4]))
+    assert first.shape == frames.shape == (2, 32, 32, 3) and rewards.shape == terminated.shape == (2,)
 
 
 def test_action_lstm_is_deterministic_and_its_phase_fits_a_batch(tiny_recording):
