@@ -105,3 +105,23 @@ def test_short_names_find_shipped_models_and_paths_win(tmp_path, monkeypatch) ->
     if shipped_model("pacman-maze") is None:
         with pytest.raises(UsageError, match="no shipped model 'pacman-maze'"):
             model_source("pacman-maze")
+
+
+def test_the_maze_model_ships_draws_its_walls_from_memory_and_a_swap_brings_the_other_maze() -> None:
+    from gamegan.evaluation import swap
+    from gamegan.evaluation.catch import palette_reader
+    from recorder.game import Game
+
+    path = shipped_model("pacman-maze")
+    assert path is not None, "gamegan/assets/pacman-maze.safetensors is missing from the package"
+    assert path.stat().st_size + config_path(path).stat().st_size <= MAX_SHIPPED_BYTES
+    model, config, _ = load_model(path)
+    assert config.model.memory and config.model.memory_read == "window" and config.game["mode"] == "maze"
+    game = GameConfig.from_dict(config.game)
+    pairs = swap.swap_pairs(game, 3, 4, seed=1_000_000)
+    with torch_threads(None):
+        swapped, unswapped = swap.simulate_swaps(model.simulator, pairs)
+    reader = palette_reader(Game(game, seed=0))
+    theirs, own = swap.swap_scores(reader, swapped, pairs), swap.swap_scores(reader, unswapped, pairs)
+    # B's memory draws B's walls far better than A's own memory does (2026-12-04: 0.83 vs 0.60).
+    assert theirs[:, 1:].mean() > own[:, 1:].mean() + 0.1
