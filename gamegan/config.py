@@ -376,8 +376,8 @@ def _preset_pacman_maze() -> Config:
             tie_opposite_kernels=True, renderer="disentangling", n_components=2, renderer_channels=16,
             disc_channels=32,
         ),
-        # 3,000 steps: about 2.8 hours on 2 CPU threads; lr 2e-4 because 1e-4 learned slowly
-        # (runs/maze-w1, training notes 2026-12-03).
+        # 3,000 steps: about 2 hours on one CPU thread (runs/maze-m2: 2,881 in 116 minutes, the
+        # other core busy); lr 2e-4 because 1e-4 learned slowly (training notes, 2026-12-03).
         train=TrainConfig(steps=3_000, batch_size=8, seq_len=12, lr=2e-4, warmup_start=6, warmup_floor=2,
                           warmup_decay_steps=2_000, ckpt_every=250),
     )

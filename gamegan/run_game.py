@@ -8,6 +8,13 @@ from gamegan.errors import UsageError
 from recorder.game import GameConfig
 
 
+def start_warmup(config: Config) -> int:
+    """Real frames a simulator is warmed up on before someone steps it (play, the dream envs):
+    the run's first training warm-up, what its rollouts started from."""
+    t = config.train
+    return max(1, min(t.warmup_start, t.seq_len - 1))
+
+
 def fallback_game_config(frame_size: int) -> GameConfig:
     """The game to start from when a run does not say which it was trained on."""
     return GameConfig(frame_size=frame_size, layout="small" if frame_size < 64 else "classic")

@@ -10,7 +10,7 @@ from pathlib import Path
 from gamegan.checkpoint import read_config, resolve_checkpoint
 from gamegan.errors import UsageError
 from gamegan.shipped import NO_SHIPPED_MODEL, model_source, shipped_model
-from gamegan.run_game import fallback_game_config, game_config_of
+from gamegan.run_game import fallback_game_config, game_config_of, start_warmup
 from play.loading import load_simulator, torch_threads
 from play.headless import parse_keys, run_headless
 from play.session import VIEWS, DataStarts, GameStarts, RealGameSession, Session, SimSession
@@ -46,8 +46,7 @@ def open_session(path: Path | str | None, data: Path | str | None = None, real: 
         raise UsageError(NO_MODEL)
     dev = resolve_device(device)
     sim, config, _ = load_simulator(Path(path), dev)
-    t = config.train
-    warmup = warmup or max(1, min(t.warmup_start, t.seq_len - 1))
+    warmup = warmup or start_warmup(config)
     starts = DataStarts(data, warmup) if data is not None else GameStarts(game_config_of(config), warmup)
     return SimSession(sim, starts, seed=seed, device=dev)
 

@@ -78,7 +78,6 @@ class FrameStack:
     over (`fresh`) has its whole stack filled with its first observation."""
 
     def __init__(self, k: int, obs: np.ndarray):
-        self.k = k
         self.frames = np.repeat(obs[:, None], k, axis=1)
 
     def push(self, obs: np.ndarray, fresh: np.ndarray | None = None) -> np.ndarray:

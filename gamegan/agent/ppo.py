@@ -76,7 +76,7 @@ def train_ppo(envs: VectorEnv, config: PPOConfig, out: Path, meta: dict, *, poli
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, eps=1e-5)
     start, env_steps, episodes_done = 0, 0, 0
     if resume and (out / STATE_FILE).is_file():
-        policy, saved = load_policy(out)
+        policy, _ = load_policy(out)
         optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, eps=1e-5)
         state = torch.load(out / STATE_FILE, weights_only=True)
         optimizer.load_state_dict(state["optimizer"])

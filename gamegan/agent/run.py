@@ -29,20 +29,33 @@ def game_of_model(model: str | Path) -> GameConfig:
     return game_config_of(read_config(resolve_checkpoint(model_source(model))))
 
 
-def make_envs(kind: str, num_envs: int, *, model: str | Path | None = None, game: GameConfig | None = None,
-              max_steps: int | None = None, device: str = "cpu") -> gym.vector.VectorEnv:
-    """`num_envs` envs of `kind`: 'dream' (the simulator `model`, batched) or 'real' (the game
-    `game`, else `model`'s game, else the default one; `max_steps` caps its episodes)."""
+def env_spec(kind: str, *, model: str | Path | None = None, game: GameConfig | None = None,
+             max_steps: int | None = None) -> tuple[str, dict]:
+    """The gymnasium id and keyword arguments of a `kind` env: 'dream' (the simulator `model`)
+    or 'real' (the game `game`, else `model`'s game, else the default one); `max_steps` caps
+    its episodes."""
     if kind == "dream":
         if model is None:
             raise UsageError("--env dream needs --model (a run, checkpoint or shipped name)")
-        return gym.make_vec("gamegan/PacManDream-v0", num_envs=num_envs, vectorization_mode="vector_entry_point",
-                            model=str(model), device=device, max_steps=max_steps)
+        return "gamegan/PacManDream-v0", {"model": str(model), "max_steps": max_steps}
     if kind == "real":
         config = game or (game_of_model(model) if model is not None else GameConfig())
-        kwargs = config.to_dict() | ({"max_steps": max_steps} if max_steps else {})
-        return gym.make_vec("gamegan/PacMan-v0", num_envs=num_envs, vectorization_mode="sync", **kwargs)
+        return "gamegan/PacMan-v0", config.to_dict() | ({"max_steps": max_steps} if max_steps else {})
     raise UsageError(f"--env must be one of {', '.join(ENV_KINDS)}, got {kind!r}")
+
+
+def make_envs(kind: str, num_envs: int, **spec) -> gym.vector.VectorEnv:
+    """`num_envs` envs of `kind` (see `env_spec`): the dream batched in one forward pass, the
+    real game stepped one after another."""
+    env_id, kwargs = env_spec(kind, **spec)
+    mode = "vector_entry_point" if kind == "dream" else "sync"
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+
+
+def make_env(kind: str, **spec) -> gym.Env:
+    """One env of `kind` (see `env_spec`)."""
+    env_id, kwargs = env_spec(kind, **spec)
+    return gym.make(env_id, **kwargs)
 
 
 def train_agent(kind: str, out: Path, config: PPOConfig, *, model: str | Path | None = None,
@@ -59,17 +72,6 @@ def train_agent(kind: str, out: Path, config: PPOConfig, *, model: str | Path | 
         envs.close()
 
 
-def make_env(kind: str, *, model: str | Path | None = None, game: GameConfig | None = None) -> gym.Env:
-    """One env of `kind`, as `make_envs` builds them."""
-    if kind == "dream":
-        if model is None:
-            raise UsageError("--env dream needs --model (a run, checkpoint or shipped name)")
-        return gym.make("gamegan/PacManDream-v0", model=str(model))
-    if kind == "real":
-        return gym.make("gamegan/PacMan-v0", **(game or GameConfig()).to_dict())
-    raise UsageError(f"--env must be one of {', '.join(ENV_KINDS)}, got {kind!r}")
-
-
 def evaluate_agent(agent: Path, episodes: int = 100, *, kind: str = "real", model: str | Path | None = None,
                    seed: int = 10_000, greedy: bool = False, frames_of: int | None = None) -> dict:
     """Play `episodes` whole episodes with the agent in a `kind` env (default: the real game it
@@ -79,23 +81,9 @@ def evaluate_agent(agent: Path, episodes: int = 100, *, kind: str = "real", mode
     policy, meta = load_policy(agent)
     game = GameConfig.from_dict(meta["game"]) if meta.get("game") else GameConfig()
     env = make_env(kind, model=model or meta.get("model"), game=game)
-    scores, lengths, frames = [], [], None
-    for e in range(episodes):
-        obs, _ = env.reset(seed=seed + e)
-        stack, total, steps, done = FrameStack(policy.config.frame_stack, obs[None]), 0.0, 0, False
-        record = [obs] if frames_of == e else None
-        while not done:
-            action = int(policy.act(torch.from_numpy(stack.frames), greedy=greedy)[0])
-            obs, reward, terminated, truncated, _ = env.step(action)
-            stack.push(obs[None])
-            total, steps, done = total + float(reward), steps + 1, terminated or truncated
-            if record is not None:
-                record.append(obs)
-        scores.append(total)
-        lengths.append(steps)
-        if record is not None:
-            frames = np.stack(record)
-    env.close()
+    scores, lengths, frames = play_episodes(
+        env, lambda stack: int(policy.act(torch.from_numpy(stack.frames), greedy=greedy)[0]),
+        policy.config.frame_stack, episodes, seed, frames_of)
     out = {"agent": str(agent), "env": kind, "trained_in": meta.get("env"), "env_steps_trained": meta.get("env_steps"),
            "episodes": episodes, "seed": seed, "greedy": greedy, "length_mean": float(np.mean(lengths)),
            **score_summary(scores)}
@@ -106,18 +94,32 @@ def evaluate_agent(agent: Path, episodes: int = 100, *, kind: str = "real", mode
 
 def evaluate_random(episodes: int = 100, *, game: GameConfig | None = None, seed: int = 10_000) -> dict:
     """The floor of the agent table: uniform random actions in the real game, scored alike."""
-    env = make_env("real", game=game)
     rng = np.random.default_rng(seed)
-    scores = []
-    for e in range(episodes):
-        env.reset(seed=seed + e)
-        total, done = 0.0, False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(int(rng.integers(5)))
-            total, done = total + float(reward), terminated or truncated
-        scores.append(total)
-    env.close()
+    scores, _, _ = play_episodes(make_env("real", game=game), lambda _stack: int(rng.integers(5)), 1, episodes, seed)
     return {"agent": "random", "env": "real", "episodes": episodes, "seed": seed, **score_summary(scores)}
+
+
+def play_episodes(env: gym.Env, choose: Callable[[FrameStack], int], frame_stack: int, episodes: int, seed: int,
+                  frames_of: int | None = None) -> tuple[list[float], list[int], np.ndarray | None]:
+    """Whole episodes of `env` from env seed `seed` on, each action `choose(last frames)`:
+    the scores, the lengths and (for episode `frames_of`) its frames. Closes `env`."""
+    scores, lengths, frames = [], [], None
+    for e in range(episodes):
+        obs, _ = env.reset(seed=seed + e)
+        stack, total, steps, done = FrameStack(frame_stack, obs[None]), 0.0, 0, False
+        record = [obs] if frames_of == e else None
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(choose(stack))
+            stack.push(obs[None])
+            total, steps, done = total + float(reward), steps + 1, terminated or truncated
+            if record is not None:
+                record.append(obs)
+        scores.append(total)
+        lengths.append(steps)
+        if record is not None:
+            frames = np.stack(record)
+    env.close()
+    return scores, lengths, frames
 
 
 def score_summary(scores: list[float]) -> dict:

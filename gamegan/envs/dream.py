@@ -20,8 +20,9 @@ actions (up to float rounding of batched convolutions).
 from __future__ import annotations
 
 import inspect
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -34,7 +35,7 @@ from gamegan.checkpoint import load_model
 from gamegan.data import to_model_frames, to_uint8_frames
 from gamegan.envs.rewards import FrameRewards
 from gamegan.model.types import SimState
-from gamegan.run_game import game_config_of
+from gamegan.run_game import game_config_of, start_warmup
 from gamegan.shipped import model_source
 from gamegan.train import resolve_device
 from recorder.game import ACTION_NAMES
@@ -57,8 +58,7 @@ class DreamBatch:
         self.sim = sim.for_play() if hasattr(sim, "for_play") else sim.eval()
         self.n, self.config = n, config
         self.game = game_config_of(config)
-        t = config.train
-        self.warmup = warmup or max(1, min(t.warmup_start, t.seq_len - 1))
+        self.warmup = warmup or start_warmup(config)
         self.max_steps = max_steps or self.game.max_steps - (self.warmup - 1)
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
@@ -82,8 +82,7 @@ class DreamBatch:
         with torch.inference_mode():
             noise = {"z": self._z(idx, frames.shape[1] - 1)} if self._warmup_takes_z else {}
             fresh = self.sim.warmup(frames, actions, **noise)
-        self.state = fresh if self.state is None and len(idx) == self.n and idx == list(range(self.n)) \
-            else _splice(self.state, fresh, idx, self.n)
+        self.state = _splice(self.state, fresh, idx, self.n)
         self.frames[idx] = np.stack([f[-1] for f, _, _ in starts])
         self.steps[idx] = 0
         self.rewards.reset(idx, self.frames[idx])
@@ -114,7 +113,7 @@ def _splice(state: SimState | None, fresh: SimState, indices: list[int], n: int)
     `fresh` when there is none yet; rows not reset yet stay zero until they are)."""
     if state is None:
         state = SimState(frame=fresh.frame.new_zeros((n, *fresh.frame.shape[1:])))
-    for name in ("frame", "h", "c", "memory", "alpha", "read"):
+    for name in (f.name for f in fields(SimState) if f.name != "extra"):
         new = getattr(fresh, name)
         if new is None:
             continue

@@ -20,6 +20,8 @@ supplies its own reader with the same two methods.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 
 from gamegan.evaluation.catch import CatchWatch, palette_reader
@@ -37,24 +39,26 @@ class FrameRewards:
     and terminations bool (n,)."""
 
     def __init__(self, config: GameConfig, n: int):
-        game = Game(config, seed=0)  # for its geometry only
+        self._game = Game(config, seed=0)  # for its geometry only
         self.config, self.n = config, n
-        self.reader = palette_reader(game)
-        self._watch = [CatchWatch(max_ghost_cells=2 * config.n_ghosts) for _ in range(n)]
+        self.reader = palette_reader(self._game)
+        self._watch = [CatchWatch.for_game(self._game) for _ in range(n)]
         self._maze = config.mode != "classic"
         self._last: Entities | None = None  # every game's reading of its current frame
-        self._frames: np.ndarray | None = None
 
     def reset(self, indices: np.ndarray | list[int], frames: np.ndarray) -> None:
         """Games `indices` start over at `frames` (uint8 (len(indices), H, W, 3))."""
-        if self._frames is None:
-            self._frames = np.zeros((self.n, *frames.shape[1:]), dtype=np.uint8)
-        self._frames[list(indices)] = frames
-        for i, frame in zip(indices, frames):
-            self._watch[i] = CatchWatch(max_ghost_cells=2 * self.config.n_ghosts)
-            if self.config.n_ghosts:
-                self._watch[i].read(self.reader, frame)  # where Pac-Man starts
-        self._last = self.reader.read(self._frames)
+        idx = list(indices)
+        fresh = self.reader.read(frames)  # only the games that start over are read again
+        if self._last is None:
+            self._last = Entities(**{f.name: np.zeros((self.n, *getattr(fresh, f.name).shape[1:]),
+                                                      dtype=getattr(fresh, f.name).dtype) for f in fields(Entities)})
+        for f in fields(Entities):
+            getattr(self._last, f.name)[idx] = getattr(fresh, f.name)
+        for j, i in enumerate(idx):
+            self._watch[i] = CatchWatch.for_game(self._game)
+            if self.config.n_ghosts:  # where Pac-Man starts
+                self._watch[i].update(fresh.pacman[j], fresh.ghosts[j], bool(fresh.ghost_under_pacman[j]))
 
     def step(self, frames: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._last is None:
@@ -80,7 +84,7 @@ class FrameRewards:
                                                       bool(after.ghost_under_pacman[i]))
             if not self._maze and not (after.pellets[i].any() or after.power[i].any()):
                 terminated[i] = True  # the board is cleared
-        self._last, self._frames = after, frames.copy()
+        self._last = after
         return rewards, terminated
 
     def _where(self, before: Entities, after: Entities, i: int, action: int) -> tuple[bool, tuple[int, int] | None]:
