@@ -54,6 +54,11 @@ class ModelConfig:
     the cells it shows; for views that scroll, where one vector must otherwise hold a whole view."""
     memory_window: int = 15
     """`window` read: memory cells across the view (odd), i.e. how many moves it takes to cross it."""
+    memory_gate: str = "engine"
+    """What decides whether the attention moves this step. `engine` (GameGAN): g_t from h_t - h_{t-1}.
+    `map` (windowed memory only, not in GameGAN): g_t from the memory cells at alpha and where the
+    action's kernel points, i.e. the map says whether the way is open; h drifts over a long
+    rollout, the map does not."""
     renderer: str = "disentangling"
     """`simple` (one decoder) or `disentangling` (K components with fine masks)."""
     n_components: int = 2

@@ -51,6 +51,8 @@ VARIANTS = {
     "simple+copy": dict(renderer="simple", n_components=1, memory=False, renderer_input=True),
     "k2+memory+copy": dict(renderer="disentangling", n_components=2, memory=True, renderer_input=True),
     "k2+window": dict(renderer="disentangling", n_components=2, memory=True, memory_read="window", memory_window=5),
+    "k2+window+map-gate": dict(renderer="disentangling", n_components=2, memory=True, memory_read="window",
+                               memory_window=5, memory_gate="map"),
     "k3+window+copy": dict(renderer="disentangling", n_components=3, memory=True, memory_read="window",
                            memory_window=3, renderer_input=True),
 }
@@ -255,6 +257,38 @@ def test_memory_step_moves_right_with_hard_kernel_and_holds_with_closed_gate() -
     steer(mem, gate_bias=-50.0)
     _, held, _, gate = mem(memory, alpha, h, h_prev, right, hard=True)
     assert torch.equal(held, alpha) and gate.item() == 0.0
+
+
+@pytest.mark.parametrize("hard", [True, False])
+def test_the_map_gate_opens_where_the_map_is_open_whatever_the_engine_state(hard: bool) -> None:
+    torch.manual_seed(0)
+    d, w = 2, 3
+    mem = Memory(size=7, dim=d, hidden_dim=8, embed_dim=8, action_names=list(NAMES), tau=0.01,
+                 tie_opposite_kernels=False, window=w, gate="map")
+    steer(mem, gate_bias=-5.0)  # kernels point where their names say
+    with torch.no_grad():  # open iff feature 0 of the cell the kernel points to is positive
+        first = mem.gate_mlp[0]
+        first.weight.zero_(), first.bias.zero_()
+        first.weight[0, d] = 1.0
+        mem.gate_mlp[2].weight[0, 0] = 20.0
+    memory, alpha, _ = mem.initial(1, device=torch.device("cpu"), dtype=torch.float32)
+    patch = torch.full((1, 2 * d, w, w), -20.0)  # erase nothing, add -1 (a wall) everywhere ...
+    patch[0, d, 1, 2] = 20.0  # ... except feature 0 of the cell to the right: open
+    for _ in range(2):  # the engine state plays no part
+        h, h_prev = torch.randn(1, 8), torch.randn(1, 8)
+        _, right, _, open_ = mem(memory, alpha, h, h_prev, torch.tensor([NAMES.index("RIGHT")]), hard=hard, patch=patch)
+        _, left, _, shut = mem(memory, alpha, h, h_prev, torch.tensor([NAMES.index("LEFT")]), hard=hard, patch=patch)
+        assert open_.item() > 0.99 and shut.item() < 0.01
+        assert right.argmax() == 3 * 7 + 4 and torch.allclose(left, alpha, atol=1e-2)
+
+
+def test_the_map_gate_needs_a_windowed_memory() -> None:
+    with pytest.raises(ValueError, match="windowed memory"):
+        Memory(size=7, dim=2, hidden_dim=8, embed_dim=8, action_names=list(NAMES), tau=0.1,
+               tie_opposite_kernels=False, gate="map")
+    with pytest.raises(ValueError, match="unknown memory gate"):
+        Memory(size=7, dim=2, hidden_dim=8, embed_dim=8, action_names=list(NAMES), tau=0.1,
+               tie_opposite_kernels=False, window=3, gate="hope")
 
 
 def test_hard_kernels_are_one_hot() -> None:

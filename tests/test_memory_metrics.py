@@ -95,14 +95,39 @@ def test_walks_move_every_step_never_straight_back_and_return_home():
             assert not np.array_equal(w.away, w.home)  # the view did move
 
 
+def test_attention_scores_count_walks_home_and_moves_the_memory_missed():
+    # Two walks of k = 2 (5 attended cells each): one that moves every step and comes home,
+    # one that misses its second move and so ends a cell away from where it started.
+    cells = np.array([[[5, 5], [5, 6], [5, 7], [5, 6], [5, 5]],
+                      [[5, 5], [4, 5], [4, 5], [5, 5], [6, 5]]])
+    scores = home.attention_scores(cells)
+    assert scores["attention_home"].tolist() == [1.0, 0.0]
+    assert scores["moves_held"].tolist() == [0.0, 0.25]
+
+
+def test_a_model_with_memory_reports_the_cells_its_attention_walks():
+    from gamegan.model.generator import Generator
+    from tests.test_generator import small_config
+
+    torch.manual_seed(0)
+    model = Generator(small_config(frame_size=32, memory_read="window", memory_window=5, memory_size=15)).for_play()
+    walks = home.home_walks(MAZE, 3, starts=2, context=3, seed=0)
+    drawn, cells = home.simulate_walks(model, walks)
+    assert drawn.shape == (2, 6, 32, 32, 3) and cells.shape == (2, 7, 2)
+    # Warm-up took 2 steps from the empty memory's centre cell; each step moves one kernel offset at most.
+    assert (np.abs(cells[:, 0] - model.memory.size // 2).sum(-1) <= 4).all()
+    assert (np.abs(np.diff(cells, axis=1)).sum(-1) <= 2).all()  # one kernel step at most per move
+
+
 def test_come_back_home_is_perfect_for_the_real_game_and_worse_for_one_that_forgets():
     walks = home.home_walks(MAZE, 6, starts=4, context=3, seed=0)
     seeds = [w.seed for w in walks]
     reader, homes = _reader(MAZE), np.stack([w.home for w in walks])
-    drawn = home.simulate_walks(_RealGame(MAZE, seeds), walks)
+    drawn, cells = home.simulate_walks(_RealGame(MAZE, seeds), walks)
+    assert cells is None  # no memory, no attention
     assert drawn.shape == (4, 12, 32, 32, 3) and np.array_equal(drawn, np.stack([w.real for w in walks]))
     perfect = home.home_scores(reader, drawn[:, -1], homes)
-    forgot = home.home_scores(reader, home.simulate_walks(_RealGame(MAZE, seeds, forget=True), walks)[:, -1], homes)
+    forgot = home.home_scores(reader, home.simulate_walks(_RealGame(MAZE, seeds, forget=True), walks)[0][:, -1], homes)
     strip = home.walk_strip(walks[0], drawn[0])
     assert strip.shape == (13, 32, 66, 3) and np.array_equal(strip[0, :, :32], walks[0].frames[-1])
     assert (perfect["wall_agreement"] == 1.0).all() and (perfect["psnr"] == 100.0).all()
@@ -168,8 +193,16 @@ def test_a_model_with_memory_is_scored_again_with_the_hard_attention_of_play(tmp
                             home_ks=(3,), home_starts=3, swap_pairs=0, control_windows=0,
                             inverse_dynamics=InverseDynamicsConfig(steps=2, channels=8))
     sim = _ForgetsWhenHard()
-    figures = evaluate_models([EvalModel("m", sim), EvalModel("frozen", _Frozen())], data, tmp_path / "out",
-                              settings, progress=False)
+    from gamegan.model.generator import Generator
+    from tests.test_generator import small_config
+
+    torch.manual_seed(0)
+    gen = Generator(small_config(frame_size=32, memory_read="window", memory_window=5, memory_size=15))
+    figures = evaluate_models([EvalModel("m", sim), EvalModel("frozen", _Frozen()), EvalModel("gen", gen)],
+                              data, tmp_path / "out", settings, progress=False)
+    for row in ("come_back_home", "come_back_home_played"):  # a real memory: where its attention went, too
+        walked = figures["models"]["gen"][row]["3"]
+        assert 0 <= walked["attention_home"] <= 1 and 0 <= walked["moves_held"] <= 1
     m = figures["models"]["m"]
     assert m["come_back_home"]["3"]["wall_agreement"] == 1.0
     assert m["come_back_home_played"]["3"]["wall_agreement"] < 0.9  # the hard run really was hard
@@ -177,6 +210,7 @@ def test_a_model_with_memory_is_scored_again_with_the_hard_attention_of_play(tmp
     assert sim.hard_memory is False  # restored after scoring
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| m, as played |" in report and "Wall-cell error of m, as played ÷" in report
+    assert "attention home k=3" in report and "| gen, as played |" in report
 
 
 # --- controllability -----------------------------------------------------------------------------

@@ -114,21 +114,42 @@ def _one_walk(config: GameConfig, k: int, seed: int, context: int, rng: np.rando
 
 
 @torch.no_grad()
-def simulate_walks(simulator: Any, walks: Sequence[HomeWalk], device: torch.device | str = "cpu") -> np.ndarray:
+def simulate_walks(simulator: Any, walks: Sequence[HomeWalk],
+                   device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray | None]:
     """The simulator's frame after each move, uint8 (N, 2k, H, W, 3) (column k - 1 is the turning
     point, the last one the return): warm up on each walk's real start, take its 2k actions
-    (all walks of one call have the same k)."""
+    (all walks of one call have the same k). With a memory, also the cell its attention peaks
+    at before and after each move, int64 (N, 2k + 1, 2) (row, column); else None."""
     if isinstance(simulator, torch.nn.Module):
         simulator.eval()
     frames = to_model_frames(np.stack([w.frames for w in walks])).to(device)  # (N, c, 3, H, W)
     actions = torch.from_numpy(np.stack([w.actions for w in walks])).to(device)  # (N, c-1)
     walk = torch.from_numpy(np.stack([w.walk for w in walks])).to(device)  # (N, 2k)
     state = simulator.warmup(frames, actions)
-    drawn = []
+    drawn, cells = [], [_attended(getattr(state, "alpha", None))]
     for t in range(walk.shape[1]):
         frame, state, _ = simulator.step(state, walk[:, t])
         drawn.append(to_uint8_frames(frame))
-    return np.stack(drawn, axis=1)
+        cells.append(_attended(getattr(state, "alpha", None)))
+    return np.stack(drawn, axis=1), (np.stack(cells, axis=1) if cells[0] is not None else None)
+
+
+def _attended(alpha: torch.Tensor | None) -> np.ndarray | None:
+    """(N, 2) row and column of each attention map's peak, or None without a memory."""
+    if alpha is None:
+        return None
+    flat = alpha.flatten(1).argmax(1).cpu().numpy()
+    return np.stack(np.divmod(flat, alpha.shape[-1]), axis=1)
+
+
+def attention_scores(cells: np.ndarray) -> dict[str, np.ndarray]:
+    """Per walk, from the attended cells (N, 2k + 1, 2): 'attention_home', 1 when the attention
+    ends on the cell it started from, and 'moves_held', the share of the walk's moves (every one
+    moves Pac-Man in the real game) after which it attends the same cell as before: moves the
+    memory missed, each of which leaves the map read off by one cell."""
+    home = (cells[:, -1] == cells[:, 0]).all(axis=1).astype(np.float64)
+    held = (np.diff(cells, axis=1) == 0).all(axis=2).mean(axis=1).astype(np.float64)
+    return {"attention_home": home, "moves_held": held}
 
 
 def walk_strip(walk: HomeWalk, drawn: np.ndarray, gutter: int = 2) -> np.ndarray:

@@ -231,8 +231,9 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                 with _hard_memory(m.simulator, played):
                     for k, ws in walks.items():
                         torch.manual_seed(settings.seed)
-                        drawn = home.simulate_walks(m.simulator, ws, device)  # (N, 2k, H, W, 3)
-                        scores = home.summarize(home.home_scores(reader, drawn[:, -1], np.stack([w.home for w in ws])))
+                        drawn, cells = home.simulate_walks(m.simulator, ws, device)  # (N, 2k, H, W, 3)
+                        per_walk = home.home_scores(reader, drawn[:, -1], np.stack([w.home for w in ws]))
+                        scores = home.summarize(per_walk | (home.attention_scores(cells) if cells is not None else {}))
                         scores.update(home.summarize(
                             home.home_scores(reader, drawn[:, k - 1], np.stack([w.away for w in ws])), prefix="away_"))
                         (results[m.name].home_played if played else results[m.name].home)[str(k)] = scores

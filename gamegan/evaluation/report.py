@@ -181,13 +181,15 @@ def _come_back_home(figures: dict) -> str | None:
     if not have:
         return None
     ks = sorted({k for h in have.values() for k in h}, key=int)
+    attends = any("attention_home" in v for h in have.values() for v in h.values())
 
     def cells(h: dict) -> list[str]:
         def pm(k: str, name: str, digits: int) -> str:
             v = h.get(k, {})
             return f"{v[name]:.{digits}f} ± {v[name + '_se']:.{digits}f}" if name in v else "—"
         return ([pm(k, "wall_agreement", 3) for k in ks] + [pm(k, "psnr", 1) for k in ks]
-                + [pm(k, "away_wall_agreement", 3) for k in ks])
+                + [pm(k, "away_wall_agreement", 3) for k in ks]
+                + ([pm(k, "attention_home", 2) for k in ks] + [pm(k, "moves_held", 3) for k in ks] if attends else []))
 
     rows = [[n] + cells(h) for n, h in have.items()]
     if ref:
@@ -200,8 +202,12 @@ def _come_back_home(figures: dict) -> str | None:
             "to the right walls without having left, and fails there). "
             "The last row scores a real frame from between leaving and returning: what forgetting the start costs. "
             f"Rows ending `{PLAYED}` run a model with memory with the one-hot attention of `gamegan play`; the others "
-            "with the soft attention it was trained with.", "",
-            _table(["model"] + [f"walls k={k}" for k in ks] + [f"PSNR k={k}" for k in ks] + [f"away k={k}" for k in ks],
+            "with the soft attention it was trained with."
+            + (" `attention home`: the share of walks whose memory attention ends on the cell it started from; "
+               "`held`: the share of moves after which it attends the same cell (each one a move the memory "
+               "missed: every move of a walk moves Pac-Man)." if attends else ""), "",
+            _table(["model"] + [f"walls k={k}" for k in ks] + [f"PSNR k={k}" for k in ks] + [f"away k={k}" for k in ks]
+                   + ([f"attention home k={k}" for k in ks] + [f"held k={k}" for k in ks] if attends else []),
                    rows), ""]
     first, *others = [n for n in have if not n.endswith(PLAYED)]  # the model under evaluation, then its --baseline rows
     for row in [first, first + PLAYED] if others else []:

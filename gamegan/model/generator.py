@@ -56,7 +56,7 @@ class Generator(nn.Module):
         self.memory = Memory(
             size=config.memory_size, dim=config.memory_dim, hidden_dim=h, embed_dim=config.embed_dim,
             action_names=config.action_names, tau=config.memory_tau,
-            tie_opposite_kernels=config.tie_opposite_kernels, window=window,
+            tie_opposite_kernels=config.tie_opposite_kernels, window=window, gate=config.memory_gate,
         ) if config.memory else None
         # A windowed memory writes what the input frame shows, where it shows it.
         self.writer = WindowWriter(frame_size=config.frame_size, channels=config.encoder_channels,

@@ -46,12 +46,16 @@ class Memory(nn.Module):
 
     def __init__(
         self, *, size: int, dim: int, hidden_dim: int, embed_dim: int, action_names: list[str],
-        tau: float, tie_opposite_kernels: bool, window: int = 0,
+        tau: float, tie_opposite_kernels: bool, window: int = 0, gate: str = "engine",
     ):
         super().__init__()
         if window and not (window % 2 == 1 and 3 <= window <= size):
             raise ValueError(f"memory window must be odd, >= 3 and <= the memory size {size}, got {window}")
-        self.size, self.dim, self.tau, self.window = size, dim, tau, window
+        if gate not in ("engine", "map"):
+            raise ValueError(f"unknown memory gate '{gate}' (choose engine or map)")
+        if gate == "map" and not window:
+            raise ValueError("the map gate reads the cells a windowed memory writes: use memory_read='window'")
+        self.size, self.dim, self.tau, self.window, self.gate = size, dim, tau, window, gate
         source, flip = kernel_sharing(action_names, tie=tie_opposite_kernels)
         # Only kernels that are not copies get parameters: a tied DOWN has no weights of its own
         # (otherwise they would sit in the model receiving no gradient).
@@ -61,7 +65,8 @@ class Memory(nn.Module):
         self.register_buffer("kernel_slot", torch.tensor([slot[s] for s in source]), persistent=False)
         self.register_buffer("kernel_flip", torch.tensor(flip), persistent=False)
         self.kernel_mlp = mlp(self.n_free_kernels, embed_dim, 9)
-        self.gate_mlp = mlp(hidden_dim, embed_dim, 1)
+        # engine: from h_t - h_{t-1}; map: from the cell attended and the cell the kernel points to.
+        self.gate_mlp = mlp(hidden_dim if gate == "engine" else 2 * dim, embed_dim, 1)
         # GameGAN writes one erase/add pair from h_t; a windowed memory writes the frame's patch.
         self.erase_add = nn.Linear(hidden_dim, 2 * dim) if not window else None
         self.register_buffer("inside", _inside(size), persistent=False)
@@ -114,7 +119,7 @@ class Memory(nn.Module):
             write = self.write_window_at if hard else self.write_window  # hard: alpha is one-hot
             memory = write(memory, alpha, torch.sigmoid(erase), torch.tanh(add))
         kernel = self.kernels(action, hard=hard)  # (B, 3, 3)
-        gate = torch.sigmoid(self.gate_mlp(h - h_prev)).squeeze(-1)  # (B,)
+        gate = torch.sigmoid(self.gate_mlp(self._gate_input(memory, alpha, kernel, h, h_prev))).squeeze(-1)  # (B,)
         if hard:
             gate = (gate > 0.5).to(h.dtype)
         alpha = self.move(alpha, kernel, gate)
@@ -126,6 +131,13 @@ class Memory(nn.Module):
         erase, add = self.erase_add(h).chunk(2, dim=-1)  # (B, D) each
         memory = self.write(memory, alpha, torch.sigmoid(erase), torch.tanh(add))
         return memory, alpha, self.read(memory, alpha), gate
+
+    def _gate_input(self, memory: Tensor, alpha: Tensor, kernel: Tensor, h: Tensor, h_prev: Tensor) -> Tensor:
+        """The gate MLP's input: (B, H) for the engine gate, (B, 2D) for the map gate (the
+        memory already holds the input frame there, written before the move)."""
+        if self.gate == "engine":
+            return h - h_prev
+        return torch.cat([self.read(memory, alpha), self.read(memory, self.shift(alpha, kernel))], dim=-1)
 
     def kernels(self, action: Tensor, *, hard: bool = False) -> Tensor:
         """(B,) action ids -> (B, 3, 3) shift kernels (softmax over the 9 offsets, or one-hot)."""
