@@ -422,7 +422,8 @@ def agent_train(
 def agent_eval(
     agent: str = typer.Argument(..., help="An agent directory from `gamegan agent train`, or `random` (the floor)."),
     env: str = typer.Option("real", help="real (the game it was trained for) | dream (a simulator)."),
-    model: Optional[str] = typer.Option(None, help="--env dream: the simulator (default: the one it was trained in)."),
+    model: Optional[str] = typer.Option(None, help="--env dream: the simulator (default: the one it was trained in; "
+                                                  "needed for random)."),
     episodes: int = typer.Option(100, help="Whole episodes to play."),
     seed: int = typer.Option(10_000, help="First env seed (training uses others)."),
     greedy: bool = typer.Option(False, "--greedy", help="The most likely action instead of a sample."),
@@ -434,7 +435,7 @@ def agent_eval(
 
     with user_errors(), as_usage_error(FileNotFoundError):
         if agent == "random":
-            result = evaluate_random(episodes, seed=seed)
+            result = evaluate_random(episodes, kind=env, model=model, seed=seed, frames_of=0 if gif else None)
         else:
             result = evaluate_agent(Path(agent), episodes, kind=env, model=model, seed=seed, greedy=greedy,
                                     frames_of=0 if gif else None)

@@ -100,3 +100,17 @@ def test_agent_train_then_eval_in_the_real_game_and_resume(tmp_path):
     dream = runner.invoke(app, ["agent", "eval", str(out), "--env", "dream", "--model", "shipped", "--episodes", "1"],
                           catch_exceptions=False)
     assert dream.exit_code == 0 and '"env": "dream"' in dream.output
+
+
+def test_the_random_floor_plays_the_env_it_is_asked_for(tmp_path):
+    runner = CliRunner()
+    real = runner.invoke(app, ["agent", "eval", "random", "--episodes", "2"], catch_exceptions=False)
+    assert real.exit_code == 0 and json.loads(real.output.strip().splitlines()[-1])["env"] == "real"
+    args = ["agent", "eval", "random", "--env", "dream", "--model", "shipped", "--episodes", "1",
+            "--gif", str(tmp_path / "r.gif")]
+    dream = runner.invoke(app, args, catch_exceptions=False)
+    row = json.loads(dream.output.strip().splitlines()[-1])
+    assert dream.exit_code == 0 and row["env"] == "dream" and row["model"] == "shipped" and row["length_mean"] >= 1
+    assert (tmp_path / "r.gif").is_file()
+    alone = runner.invoke(app, ["agent", "eval", "random", "--env", "dream"])
+    assert alone.exit_code != 0 and "--model" in alone.output  # a dream of what?

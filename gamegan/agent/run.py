@@ -92,11 +92,19 @@ def evaluate_agent(agent: Path, episodes: int = 100, *, kind: str = "real", mode
     return out
 
 
-def evaluate_random(episodes: int = 100, *, game: GameConfig | None = None, seed: int = 10_000) -> dict:
-    """The floor of the agent table: uniform random actions in the real game, scored alike."""
+def evaluate_random(episodes: int = 100, *, kind: str = "real", model: str | Path | None = None,
+                    game: GameConfig | None = None, seed: int = 10_000, frames_of: int | None = None) -> dict:
+    """The floor of the agent table: uniform random actions in a `kind` env (the real game, or
+    the dream of `model`), scored as `evaluate_agent` scores an agent."""
     rng = np.random.default_rng(seed)
-    scores, _, _ = play_episodes(make_env("real", game=game), lambda _stack: int(rng.integers(5)), 1, episodes, seed)
-    return {"agent": "random", "env": "real", "episodes": episodes, "seed": seed, **score_summary(scores)}
+    env = make_env(kind, model=model, game=game)
+    scores, lengths, frames = play_episodes(env, lambda _stack: int(rng.integers(env.action_space.n)), 1, episodes,
+                                            seed, frames_of)
+    out = {"agent": "random", "env": kind, "model": str(model) if kind == "dream" else None, "episodes": episodes,
+           "seed": seed, "length_mean": float(np.mean(lengths)), **score_summary(scores)}
+    if frames is not None:
+        out["frames"] = frames
+    return out
 
 
 def play_episodes(env: gym.Env, choose: Callable[[FrameStack], int], frame_stack: int, episodes: int, seed: int,
