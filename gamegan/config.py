@@ -378,11 +378,15 @@ def _preset_pacman_maze() -> Config:
             # tau 1: at GameGAN's 0.1 a kernel can stay at "no move" (a sharp softmax passes
             # almost no gradient to the other offsets); at 1 every direction is learned early.
             memory_tau=1.0,
+            # The attention moves when the memory's own map says the way is open: the engine's
+            # gate missed 17 % of the moves 20 steps into a walk, beyond the 12-frame training
+            # windows, and lost the way home (training notes, 2026-12-04: the map gate).
+            memory_gate="map",
             tie_opposite_kernels=True, renderer="disentangling", n_components=2, renderer_channels=16,
             disc_channels=32,
         ),
-        # 3,000 steps: about 2 hours on one CPU thread (runs/maze-m2: 2,881 in 116 minutes, the
-        # other core busy); lr 2e-4 because 1e-4 learned slowly (training notes, 2026-12-03).
+        # 3,000 steps: about 2 hours on this 2-core CPU (runs/maze-gate: 2,881 in 108 minutes on
+        # 2 threads); lr 2e-4 because 1e-4 learned slowly (training notes, 2026-12-03).
         train=TrainConfig(steps=3_000, batch_size=8, seq_len=12, lr=2e-4, warmup_start=6, warmup_floor=2,
                           warmup_decay_steps=2_000, ckpt_every=250),
     )
