@@ -90,12 +90,6 @@ class ModelConfig:
     wm_temperature: float = 1.0
     """World Models baseline: sampling temperature of the MDN when simulating (0: no noise)."""
 
-    @property
-    def has_memory(self) -> bool:
-        """Whether the model built from this config has GameGAN's memory. A baseline trained from
-        a GameGAN preset carries the preset's `memory` flag but builds no memory."""
-        return self.memory and self.kind == "gamegan"
-
 
 @dataclass
 class LossConfig:

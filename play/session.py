@@ -185,7 +185,7 @@ class SimSession:
         self.device = torch.device(device)
         self._warmup_takes_z = "z" in inspect.signature(simulator.warmup).parameters
         self.views = VIEWS if config.n_components >= 2 else VIEWS[:1]
-        self.can_swap = bool(config.has_memory)
+        self.can_swap = bool(config.memory)
         self._next_seed = seed
         self.reset(seed)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gamegan.config import Config, ConfigError, apply_overrides, preset, with_model_kind
+from gamegan.config import Config, ConfigError, apply_overrides, preset
 
 
 @pytest.mark.parametrize("name", ["tiny", "small", "pacman", "pacman-maze", "paper"])
@@ -72,12 +72,3 @@ def test_a_config_from_before_teach_events_was_removed_loads_when_it_was_off_and
     with pytest.raises(ConfigError, match="teach_events was removed"):
         Config.from_dict({"train": {"teach_events": True}})
 
-
-def test_a_baseline_from_a_memory_preset_has_no_memory() -> None:
-    # eval's swap and play's X ask `has_memory`: a baseline built from the maze preset keeps its
-    # memory flag but has no memory to swap (eval crashed on one before this property).
-    maze = preset("pacman-maze")
-    assert maze.model.memory and maze.model.has_memory
-    for kind in ("action-lstm", "world-models"):
-        baseline = with_model_kind(maze, kind).model
-        assert baseline.memory and not baseline.has_memory

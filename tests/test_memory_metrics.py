@@ -175,7 +175,7 @@ def test_a_frozen_view_comes_home_but_fails_away_in_the_evaluation_report(tmp_pa
 class _ForgetsWhenHard(_Frozen):
     """A frozen view that claims a memory: with hard attention (as in play) it draws an empty maze."""
 
-    config = SimpleNamespace(memory=True, has_memory=True)
+    config = SimpleNamespace(memory=True)
 
     def __init__(self):
         super().__init__()
@@ -269,7 +269,7 @@ class _ViewMemory(torch.nn.Module):
 
     def __init__(self, config: GameConfig):
         super().__init__()
-        self.config = SimpleNamespace(frame_size=config.frame_size, n_actions=5, z_dim=2, n_components=2, memory=True, has_memory=True)
+        self.config = SimpleNamespace(frame_size=config.frame_size, n_actions=5, z_dim=2, n_components=2, memory=True)
         self.renderer = self._render
 
     def _render(self, h, read):

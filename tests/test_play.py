@@ -502,3 +502,15 @@ def test_a_game_without_ghosts_is_never_over_by_a_catch(memory_run: Path, monkey
     for _ in range(5):
         session.step(LEFT)
     assert not session.done and len(session.actions) == 5
+
+
+@pytest.mark.parametrize("kind", ["action-lstm", "world-models"])
+def test_a_baseline_from_a_memory_preset_offers_no_swap_and_no_component_views(kind: str) -> None:
+    # The maze preset says memory=true and two components; a baseline built from it has neither,
+    # and play (like eval, which read the same flag and asked it for a swap) must see that.
+    config = dataclasses.replace(preset("pacman-maze").model, kind=kind, frame_size=32, hidden_dim=32,
+                                 embed_dim=16, encoder_channels=8, z_dim=4)
+    assert config.memory and config.n_components == 2
+    sim = build_model(config).simulator
+    session = SimSession(sim, GameStarts(GameConfig(mode="maze", frame_size=32, n_ghosts=0), warmup=2))
+    assert not session.can_swap and session.views == ("output",)

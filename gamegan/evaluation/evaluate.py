@@ -224,7 +224,7 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
         for m in entries:
             if getattr(m.simulator, "replays_recorded", False) or not hasattr(m.simulator, "step"):
                 continue  # these walk into futures no recording holds: only a steppable simulator can
-            has_memory = getattr(getattr(m.simulator, "config", None), "has_memory", False)
+            has_memory = getattr(getattr(m.simulator, "config", None), "memory", False)
             # A model with memory is scored twice: with the soft attention it was trained with, and
             # with the hard (one-hot) attention `gamegan play` uses.
             for played in (False, True) if has_memory and hasattr(m.simulator, "hard_memory") else (False,):

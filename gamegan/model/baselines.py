@@ -33,6 +33,13 @@ LATENTS_KEY = "wm_latents"
 """ctx.scratch key where the "vae" phase leaves detached latents for the "mdnrnn" phase."""
 
 
+def baseline_config(config: ModelConfig) -> ModelConfig:
+    """`config` as a baseline builds it: no memory and one simple component, whatever the preset
+    said. A baseline keeps this as its `config`, so eval and play see what it really has (no
+    static component to swap or view)."""
+    return dataclasses.replace(config, memory=False, renderer="simple", n_components=1)
+
+
 class ActionLSTM(nn.Module):
     """Encoder + dynamics engine + simple renderer, deterministic; it is its own simulator.
 
@@ -43,8 +50,8 @@ class ActionLSTM(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.config = config
-        self.net = Generator(dataclasses.replace(config, memory=False, renderer="simple", n_components=1))
+        self.config = baseline_config(config)
+        self.net = Generator(self.config)
 
     @property
     def simulator(self) -> "ActionLSTM":
@@ -155,7 +162,7 @@ class WorldModels(nn.Module):
         super().__init__()
         if len(config.action_names) != config.n_actions:
             raise ValueError(f"{len(config.action_names)} action names for {config.n_actions} actions")
-        self.config = config
+        self.config = baseline_config(config)
         self.vae = FrameVAE(config)
         self.mdnrnn = MDNRNN(config)
 
