@@ -27,6 +27,7 @@ from torch import nn
 from gamegan.config import Config, ConfigError
 from gamegan.ema import EMA_PREFIX
 from gamegan.errors import CheckpointError
+from gamegan.model.upgrade import upgrade_tensors
 
 FORMAT = "gamegan-checkpoint"
 VERSION = "1"
@@ -107,6 +108,8 @@ def load_weights(path: Path, model: nn.Module, use_ema: bool = False) -> int:
     metadata = read_metadata(path)
     tensors = _read_tensors(path)
     averaged = {name.removeprefix(EMA_PREFIX): tensors.pop(name) for name in list(tensors) if name.startswith(EMA_PREFIX)}
+    upgrade_tensors(model, tensors)
+    upgrade_tensors(model, averaged)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted((set(tensors) | set(averaged)) - set(expected))

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gamegan.config import ConfigError
+from gamegan.model.upgrade import upgrade_tensors
 
 EMA_PREFIX = "ema."
 """Checkpoint tensors `ema.<name>` hold the average of the model's tensor `<name>`."""
@@ -57,6 +58,7 @@ class SimulatorEMA:
     def load(self, tensors: dict[str, Tensor]) -> None:
         """Take the average back from a checkpoint's `ema.` tensors (as `tensors` wrote them)."""
         state = {name: tensors[f"{EMA_PREFIX}{self._prefix}{name}"] for name in self.simulator.state_dict()}
+        upgrade_tensors(self.simulator, state)
         self.simulator.load_state_dict(state)
         with torch.no_grad():
             self.averaged.n_averaged.fill_(1)  # an average exists: the next update must lerp, not copy

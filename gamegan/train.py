@@ -170,6 +170,12 @@ def _restore_train_state(state: dict[str, Any], optimizers: dict[str, torch.opti
         opt.load_state_dict(state["optimizers"][name])
         for group, wanted in zip(opt.param_groups, hyper):
             group.update(wanted)
+            for p in group["params"]:  # Adam would fail only at its next step, far from the cause
+                saved = opt.state.get(p, {}).get("exp_avg")
+                if saved is not None and saved.shape != p.shape:
+                    raise CheckpointError(f"the {name} optimiser state of this checkpoint is of an older model layout "
+                                          f"({tuple(saved.shape)} for a {tuple(p.shape)} parameter): continue it with "
+                                          "--init-from (its weights, fresh optimisers) instead of --resume")
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -103,3 +103,48 @@ def test_fp16_weights_load_into_fp32_model(tmp_path):
     for a, b in zip(model.parameters(), other.parameters()):
         assert b.dtype == torch.float32
         assert torch.allclose(a, b, atol=1e-2)
+
+
+def test_a_checkpoint_from_before_noop_had_a_fixed_kernel_loads_with_the_same_moving_kernels(tmp_path):
+    # Older checkpoints learned a kernel for NOOP too: one more input column of the kernel MLP,
+    # at NOOP's place among the kernel owners (NOOP, UP, LEFT with tied opposites).
+    from safetensors.torch import load_file, save_file
+
+    from gamegan.checkpoint import read_metadata
+    from gamegan.config import apply_overrides
+    from gamegan.model.factory import build_model
+
+    config = apply_overrides(preset("tiny"), ["model.memory=true", "model.tie_opposite_kernels=true"])
+    torch.manual_seed(0)
+    model = build_model(config.model)
+    path = tmp_path / "new.safetensors"
+    save_weights(path, model, config, 3)
+    tensors = load_file(str(path))
+    key = next(k for k in tensors if k.endswith("memory.kernel_mlp.0.weight"))
+    new = tensors[key]
+    tensors[key] = torch.cat([torch.randn(new.shape[0], 1), new], dim=1)  # NOOP owned slot 0
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata=read_metadata(path))
+    torch.manual_seed(1)
+    loaded = build_model(config.model)
+    assert load_weights(old, loaded) == 3
+    memory = next(m for n, m in model.named_modules() if n.endswith("memory"))
+    memory_loaded = next(m for n, m in loaded.named_modules() if n.endswith("memory"))
+    actions = torch.arange(5)
+    torch.testing.assert_close(memory_loaded.kernels(actions), memory.kernels(actions))
+
+
+def test_resuming_with_an_optimiser_state_of_another_layout_names_the_fix():
+    import numpy as np
+
+    from gamegan.train import _restore_train_state
+
+    before = nn.Linear(3, 4)
+    opt = torch.optim.Adam(before.parameters())
+    before(torch.randn(2, 3)).sum().backward()
+    opt.step()
+    state = {"step": 1, "optimizers": {"G": opt.state_dict()}, "torch_rng": torch.get_rng_state(),
+             "numpy_rng": np.random.default_rng(0).bit_generator.state}
+    after = nn.Linear(2, 4)
+    with pytest.raises(CheckpointError, match="--init-from"):
+        _restore_train_state(state, {"G": torch.optim.Adam(after.parameters())}, np.random.default_rng(0))

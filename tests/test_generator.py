@@ -237,7 +237,9 @@ def steer(mem: Memory, gate_bias: float) -> None:
     with torch.no_grad():
         first.weight.zero_(), first.bias.zero_(), last.weight.zero_(), last.bias.zero_()
         for a, name in enumerate(NAMES):
-            first.weight[a, a] = 1.0  # hidden unit a fires for action a only
+            if mem.kernel_still[a]:
+                continue  # NOOP's kernel is fixed
+            first.weight[a, mem.kernel_slot[a]] = 1.0  # hidden unit a fires for action a only
             dy, dx = targets[name]
             last.weight[(1 + dy) * 3 + 1 + dx, a] = 10.0
         mem.gate_mlp[2].weight.zero_()
@@ -409,8 +411,35 @@ def test_tied_kernels_are_flips_found_by_name(names: list[str]) -> None:
     w = mem.kernels(torch.arange(len(names)))
     torch.testing.assert_close(w[idx["DOWN"]], w[idx["UP"]].flip(0))
     torch.testing.assert_close(w[idx["RIGHT"]], w[idx["LEFT"]].flip(1))
-    assert mem.n_free_kernels == len(names) - 2  # the copies own no weights
+    assert mem.n_free_kernels == len(names) - 3  # the copies and NOOP own no weights
     assert not torch.allclose(w[idx["NOOP"]], w[idx["UP"]])
+
+
+@pytest.mark.parametrize("hard", [True, False])
+@pytest.mark.parametrize("gate", ["engine", "map"])
+def test_noop_keeps_the_attention_where_it_is_even_with_the_gate_open(hard: bool, gate: str) -> None:
+    names = ["RIGHT", "noop", "UP", "LEFT", "DOWN"]  # found by name, in any place and case
+    torch.manual_seed(0)
+    d, w = 2, 3
+    mem = Memory(size=7, dim=d, hidden_dim=8, embed_dim=8, action_names=names, tau=1.0,
+                 tie_opposite_kernels=True, window=w, gate=gate)
+    with torch.no_grad():
+        mem.gate_mlp[2].bias.fill_(50.0)  # the gate always says move
+        mem.kernel_mlp[2].bias[1] = 50.0  # and every learned kernel says up
+    torch.testing.assert_close(mem.kernels(torch.tensor([1]), hard=hard)[0],
+                               torch.tensor([[0.0, 0, 0], [0, 1, 0], [0, 0, 0]]))
+    memory, alpha, _ = mem.initial(1, device=torch.device("cpu"), dtype=torch.float32)
+    patch = torch.randn(1, 2 * d, w, w)
+    h, h_prev = torch.randn(1, 8), torch.randn(1, 8)
+    _, kept, _, gate_value = mem(memory, alpha, h, h_prev, torch.tensor([1]), hard=hard, patch=patch)
+    assert gate_value.item() > 0.99 and torch.equal(kept, alpha)
+    _, moved, _, _ = mem(memory, alpha, h, h_prev, torch.tensor([2]), hard=hard, patch=patch)
+    assert not torch.allclose(moved, alpha)  # a moving action does move it
+
+
+def test_an_action_list_of_only_noop_is_refused() -> None:
+    with pytest.raises(ValueError, match="nothing moves"):
+        Memory(size=7, dim=2, hidden_dim=8, embed_dim=8, action_names=["NOOP"], tau=1.0, tie_opposite_kernels=True)
 
 
 def test_untied_kernels_are_independent_and_unnamed_actions_stay_untied() -> None:

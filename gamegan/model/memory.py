@@ -11,6 +11,8 @@ row-major, attention alpha (B, N, N) over cells, last read m (B, D). Each step:
 
 Kernel convention: w[:, 1 + dy, 1 + dx] is the probability of moving the attention by
 (dy rows down, dx columns right), so UP puts its mass at w[:, 0, 1] and RIGHT at w[:, 1, 2].
+An action named NOOP (the format's "do nothing") has no learned kernel: it keeps the attention
+where it is, whatever the gate says.
 
 Windowed memory (`window` W > 0, not in GameGAN): the memory is a map of the world, one cell
 per move, and the view spans W x W cells around alpha. Each step writes the input frame's
@@ -39,6 +41,11 @@ from gamegan.model.layers import act, conv3x3, mlp
 # second uses it flipped along the axis of motion. Directions not listed here stay untied.
 _OPPOSITES = (("UP", "DOWN", "vertical"), ("LEFT", "RIGHT", "horizontal"))
 _FLIPS = {"none": 0, "vertical": 1, "horizontal": 2}
+# The action that does nothing, by name: its kernel is the identity. Learned, it pointed up
+# (0.86 of its mass in the shipped maze model, seen on 3 % of training steps), and the map gate,
+# which sees cells but not actions, moved the view up whenever the cell above was open: standing
+# still in play scrolled the maze, and half the swaps read the other map one row off.
+STILL_ACTION = "NOOP"
 
 
 class Memory(nn.Module):
@@ -57,13 +64,19 @@ class Memory(nn.Module):
             raise ValueError("the map gate reads the cells a windowed memory writes: use memory_read='window'")
         self.size, self.dim, self.tau, self.window, self.gate = size, dim, tau, window, gate
         source, flip = kernel_sharing(action_names, tie=tie_opposite_kernels)
-        # Only kernels that are not copies get parameters: a tied DOWN has no weights of its own
-        # (otherwise they would sit in the model receiving no gradient).
-        owners = sorted(set(source))
+        still = [name.upper() == STILL_ACTION for name in action_names]
+        if all(still):
+            raise ValueError(f"every action is {STILL_ACTION}: nothing moves the memory's attention")
+        # Only kernels that are neither copies nor the identity get parameters: a tied DOWN has no
+        # weights of its own (otherwise they would sit in the model receiving no gradient).
+        owners = sorted({s for s, is_still in zip(source, still) if not is_still})
         slot = {a: i for i, a in enumerate(owners)}
-        self.n_free_kernels = len(owners)
-        self.register_buffer("kernel_slot", torch.tensor([slot[s] for s in source]), persistent=False)
+        self.n_free_kernels, self._owners = len(owners), owners
+        # Checkpoints written before the NOOP kernel was fixed also have a kernel for it.
+        self._owners_before_still = sorted(set(source))
+        self.register_buffer("kernel_slot", torch.tensor([slot.get(s, 0) for s in source]), persistent=False)
         self.register_buffer("kernel_flip", torch.tensor(flip), persistent=False)
+        self.register_buffer("kernel_still", torch.tensor(still), persistent=False)
         self.kernel_mlp = mlp(self.n_free_kernels, embed_dim, 9)
         # engine: from h_t - h_{t-1}; map: from the cell attended and the cell the kernel points to.
         self.gate_mlp = mlp(hidden_dim if gate == "engine" else 2 * dim, embed_dim, 1)
@@ -147,7 +160,21 @@ class Memory(nn.Module):
         logits = variants[self.kernel_flip[action], self.kernel_slot[action]]  # (B, 3, 3)
         flat = logits.flatten(1)  # (B, 9)
         w = _one_hot_argmax(flat) if hard else torch.softmax(flat / self.tau, dim=-1)
+        stay = F.one_hot(torch.tensor(4, device=w.device), 9).to(w.dtype)  # the centre offset
+        w = torch.where(self.kernel_still[action, None], stay, w)
         return w.view(-1, 3, 3)
+
+    def upgrade_tensors(self, tensors: dict[str, Tensor], prefix: str) -> bool:
+        """Bring this module's tensors from a checkpoint written before NOOP's kernel became the
+        identity (it had a learned kernel of its own, one more input of the kernel MLP) to today's
+        layout, in place; True if anything changed. The kept kernels are exactly the old ones."""
+        key = prefix + "kernel_mlp.0.weight"
+        weight = tensors.get(key)
+        if weight is None or weight.shape[1] == self.n_free_kernels or weight.shape[1] != len(self._owners_before_still):
+            return False
+        columns = [self._owners_before_still.index(a) for a in self._owners]
+        tensors[key] = weight[:, columns]
+        return True
 
     def move(self, alpha: Tensor, kernel: Tensor, gate: Tensor) -> Tensor:
         """alpha_t = g * shift(alpha, w) + (1 - g) * alpha, per sample. (B,N,N),(B,3,3),(B,) -> (B,N,N)."""
