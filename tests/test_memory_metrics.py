@@ -136,6 +136,33 @@ def test_come_back_home_is_perfect_for_the_real_game_and_worse_for_one_that_forg
     assert summary["walks"] == 4 and summary["away_wall_error"] == pytest.approx(1 - forgot["wall_agreement"].mean())
 
 
+def test_come_back_home_in_its_own_maze_walks_open_cells_and_is_perfect_only_for_a_simulator_that_remembers():
+    k = 6
+    walks = home.home_walks(MAZE, k, starts=4, context=3, seed=0)
+    seeds, reader = [w.seed for w in walks], _reader(MAZE)
+    starts = np.stack([w.frames[-1] for w in walks])
+    drawn, cells, taken = home.simulate_own_walks(_RealGame(MAZE, seeds), walks, k, reader, seed=1)
+    assert cells is None and drawn.shape == (4, 2 * k, 32, 32, 3) and taken.shape == (4, 2 * k)
+    for w, actions in zip(walks, taken):  # planned on the real game's own frames: every move moves
+        game = Game(MAZE, seed=w.seed)
+        game.reset()
+        for a in w.actions:
+            game.step(int(a))
+        start, cells_walked = game.pacman_cell, []
+        for a in actions:
+            game.step(int(a))
+            cells_walked.append(game.pacman_cell)
+        assert all(a != b for a, b in zip([start, *cells_walked], cells_walked)) and cells_walked[-1] == start
+        assert list(actions[k:]) == [OPPOSITE[int(a)] for a in reversed(actions[:k])]
+    perfect = home.home_scores(reader, drawn[:, -1], starts)
+    assert (perfect["wall_agreement"] == 1.0).all() and (home.moved_share(reader, drawn[:, k - 1], starts) > 0.1).all()
+    forgot, _, _ = home.simulate_own_walks(_RealGame(MAZE, seeds, forget=True), walks, k, reader, seed=1)
+    assert home.home_scores(reader, forgot[:, -1], starts)["wall_agreement"].max() < 0.9
+    frozen, _, _ = home.simulate_own_walks(_Frozen(), walks, k, reader, seed=1)  # home without having left
+    assert (home.home_scores(reader, frozen[:, -1], starts)["wall_agreement"] == 1.0).all()
+    assert (home.moved_share(reader, frozen[:, k - 1], starts) == 0).all()
+
+
 class _Frozen(torch.nn.Module):
     """Never moves its view: comes home to the right walls without having left."""
 
@@ -161,9 +188,11 @@ def test_a_frozen_view_comes_home_but_fails_away_in_the_evaluation_report(tmp_pa
     for k in ("3", "6"):
         assert frozen[k]["walks"] == 4 and frozen[k]["wall_agreement"] == 1.0
         assert frozen[k]["away_wall_agreement"] < 0.9  # it never left
+        assert frozen[k]["own_wall_agreement"] == 1.0 and frozen[k]["own_moved"] == 0.0  # in its own maze too
         assert reference[k]["wall_agreement"] < 1.0
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Come back home (maze)" in report and "random frame of the episode" in report
+    assert "### In its own maze" in report and "moved k=6" in report
     assert "(come_back_home.png)" in report and "(come_back_home.gif)" in report
     gif = read_gif_frames(tmp_path / "out" / "come_back_home.gif")
     assert len(gif) == 1 + 2 * 6  # the start, then every move of the k = 6 walk

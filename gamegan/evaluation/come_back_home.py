@@ -14,6 +14,15 @@ its view would come home to the right walls without having left, and it fails th
 The reference row ("random frame") scores a real frame of the same walk, chosen at random,
 against the real return frame: a simulator that knows what this maze looks like but not
 where it is scores about that.
+
+A walk planned on the real game soon leaves the start view, and from there the simulator's maze
+is invented: where it draws a wall the real game has a corridor, its Pac-Man stays, and the
+reverse walk no longer leads home, however well it remembers. So a second walk ("in its own
+maze", `simulate_own_walks`) is planned on the frames the simulator draws, as a player would
+walk it: k moves each into a cell it shows open, then their reverse. Its return frame is scored
+against the real start frame; only what it remembers of its own maze brings it back there. The
+share of the view that changed by the turning point ("moved") keeps a simulator that never
+scrolls from passing: it would come home without having left.
 """
 
 from __future__ import annotations
@@ -132,6 +141,61 @@ def simulate_walks(simulator: Any, walks: Sequence[HomeWalk],
         drawn.append(to_uint8_frames(frame))
         cells.append(_attended(getattr(state, "alpha", None)))
     return np.stack(drawn, axis=1), (np.stack(cells, axis=1) if cells[0] is not None else None)
+
+
+@torch.no_grad()
+def simulate_own_walks(simulator: Any, walks: Sequence[HomeWalk], k: int, reader: Any, *, seed: int = 0,
+                       device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Come back home in the simulator's own maze. From each walk's start (its warm-up frames),
+    k moves, each chosen at random among those into a cell the simulator's last frame shows
+    open (read by palette, from Pac-Man's cell there, the view's centre if it shows none) and
+    not straight back (unless nothing else is open), then their exact reverse. Returns the frame
+    after each move, uint8 (N, 2k, H, W, 3), the attended cells as `simulate_walks` gives them
+    (or None), and the 2k actions taken, int64 (N, 2k)."""
+    if isinstance(simulator, torch.nn.Module):
+        simulator.eval()
+    rng = np.random.default_rng([seed, k, 11])
+    frames = to_model_frames(np.stack([w.frames for w in walks])).to(device)
+    actions = torch.from_numpy(np.stack([w.actions for w in walks])).to(device)
+    state = simulator.warmup(frames, actions)
+    current = to_uint8_frames(state.frame)
+    drawn, cells, path = [], [_attended(getattr(state, "alpha", None))], []
+    for t in range(2 * k):
+        if t < k:
+            seen = reader.read(current)
+            last = path[-1] if path else [None] * len(walks)
+            path.append([_open_move(seen.walls[i], seen.pacman[i], last[i], rng) for i in range(len(walks))])
+            moves = path[-1]
+        else:
+            moves = [OPPOSITE[a] for a in path[2 * k - 1 - t]]
+        frame, state, _ = simulator.step(state, torch.tensor(moves, dtype=torch.long, device=device))
+        current = to_uint8_frames(frame)
+        drawn.append(current)
+        cells.append(_attended(getattr(state, "alpha", None)))
+    taken = np.array([*path, *[[OPPOSITE[a] for a in p] for p in reversed(path)]], dtype=np.int64).T
+    return np.stack(drawn, axis=1), (np.stack(cells, axis=1) if cells[0] is not None else None), taken
+
+
+def _open_move(walls: np.ndarray, pacman: np.ndarray, last: int | None, rng: np.random.Generator) -> int:
+    """A move from Pac-Man's cell into a cell `walls` (R, C) shows open, never straight back
+    unless it is the only one; any move when none is open."""
+    rows, cols = walls.shape
+    r, c = (int(pacman[0]), int(pacman[1])) if (0 <= pacman[0] < rows and 0 <= pacman[1] < cols) else (rows // 2, cols // 2)
+
+    def is_open(a: int) -> bool:
+        dr, dc = ACTION_DELTAS[a]
+        return 0 <= r + dr < rows and 0 <= c + dc < cols and not walls[r + dr, c + dc]
+
+    open_moves = [a for a in MOVES if is_open(a)]
+    onward = [a for a in open_moves if last is None or a != OPPOSITE[last]]
+    options = onward or open_moves or list(MOVES)
+    return int(options[int(rng.integers(len(options)))])
+
+
+def moved_share(reader: Any, turning: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Per walk, the share of view cells whose wall reading differs between the frame at the
+    turning point and the start frame: 0 for a simulator whose view never moved."""
+    return (reader.read(turning).walls != reader.read(start).walls).mean(axis=(1, 2)).astype(np.float64)
 
 
 def _attended(alpha: torch.Tensor | None) -> np.ndarray | None:

@@ -17,7 +17,8 @@ Figures, per model:
   overall and per entity class of the real frame;
 - controllability (gamegan.evaluation.controllability): delta-PSNR of recorded over random actions;
 - come-back-home (gamegan.evaluation.come_back_home): walks away and back on the real game; the
-  simulator's frame on return against the real one, with a random-frame reference row;
+  simulator's frame on return against the real one, with a random-frame reference row; and walks
+  planned in the simulator's own maze, whose return frame is scored against the real start;
 - the game's rules where they happen (gamegan.evaluation.fright_onset, .catches): are the
   ghosts drawn blue when the real ones turn frightened, and is the catch drawn?
 - swap (gamegan.evaluation.swap, models with memory): another world's memory swapped in; are its walls
@@ -236,6 +237,15 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                         scores = home.summarize(per_walk | (home.attention_scores(cells) if cells is not None else {}))
                         scores.update(home.summarize(
                             home.home_scores(reader, drawn[:, k - 1], np.stack([w.away for w in ws])), prefix="away_"))
+                        torch.manual_seed(settings.seed)
+                        own, own_cells, _ = home.simulate_own_walks(m.simulator, ws, k, reader, seed=settings.home_seed,
+                                                                    device=device)
+                        starts = np.stack([w.frames[-1] for w in ws])
+                        own_scores = home.home_scores(reader, own[:, -1], starts)
+                        own_scores["moved"] = home.moved_share(reader, own[:, k - 1], starts)
+                        if own_cells is not None:
+                            own_scores |= home.attention_scores(own_cells)
+                        scores.update(home.summarize(own_scores, prefix="own_"))
                         (results[m.name].home_played if played else results[m.name].home)[str(k)] = scores
                         # The GIF: the first model's longest walk, as played when it has memory.
                         if settings.plots and k == max(walks) and (home_gif is None or played and gif_of == m.name):

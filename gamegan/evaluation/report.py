@@ -183,13 +183,34 @@ def _come_back_home(figures: dict) -> str | None:
     ks = sorted({k for h in have.values() for k in h}, key=int)
     attends = any("attention_home" in v for h in have.values() for v in h.values())
 
-    def cells(h: dict) -> list[str]:
+    def cells(h: dict, p: str = "") -> list[str]:  # p: "" walks planned on the real game, "own_" in its own maze
         def pm(k: str, name: str, digits: int) -> str:
             v = h.get(k, {})
             return f"{v[name]:.{digits}f} ± {v[name + '_se']:.{digits}f}" if name in v else "—"
-        return ([pm(k, "wall_agreement", 3) for k in ks] + [pm(k, "psnr", 1) for k in ks]
-                + [pm(k, "away_wall_agreement", 3) for k in ks]
-                + ([pm(k, "attention_home", 2) for k in ks] + [pm(k, "moves_held", 3) for k in ks] if attends else []))
+        third = "away_wall_agreement" if not p else "own_moved"
+        return ([pm(k, p + "wall_agreement", 3) for k in ks] + [pm(k, p + "psnr", 1) for k in ks]
+                + [pm(k, third, 3) for k in ks]
+                + ([pm(k, p + "attention_home", 2) for k in ks] + [pm(k, p + "moves_held", 3) for k in ks] if attends else []))
+
+    def header(third: str) -> list[str]:
+        return (["model"] + [f"walls k={k}" for k in ks] + [f"PSNR k={k}" for k in ks] + [f"{third} k={k}" for k in ks]
+                + ([f"attention home k={k}" for k in ks] + [f"held k={k}" for k in ks] if attends else []))
+
+    first, *others = [n for n in have if not n.endswith(PLAYED)]  # the model under evaluation, then its --baseline rows
+
+    def ratios(p: str) -> list[str]:
+        lines = []
+        for row in [first, first + PLAYED] if others else []:
+            if row not in have:
+                continue
+            out = []
+            for k in ks:
+                g = have[row].get(k, {}).get(p + "wall_error")
+                o = min((have[n][k][p + "wall_error"] for n in others if p + "wall_error" in have[n].get(k, {})), default=None)
+                out.append(f"k={k}: {g / o:.2f}" if g is not None and o else f"k={k}: —")
+            lines += [f"Wall-cell error of {row} ÷ the best baseline's: " + ", ".join(out)
+                      + " (below 1: it remembers the maze better).", ""]
+        return lines
 
     rows = [[n] + cells(h) for n, h in have.items()]
     if ref:
@@ -206,20 +227,16 @@ def _come_back_home(figures: dict) -> str | None:
             + (" `attention home`: the share of walks whose memory attention ends on the cell it started from; "
                "`held`: the share of moves after which it attends the same cell (each one a move the memory "
                "missed: every move of a walk moves Pac-Man)." if attends else ""), "",
-            _table(["model"] + [f"walls k={k}" for k in ks] + [f"PSNR k={k}" for k in ks] + [f"away k={k}" for k in ks]
-                   + ([f"attention home k={k}" for k in ks] + [f"held k={k}" for k in ks] if attends else []),
-                   rows), ""]
-    first, *others = [n for n in have if not n.endswith(PLAYED)]  # the model under evaluation, then its --baseline rows
-    for row in [first, first + PLAYED] if others else []:
-        if row not in have:
-            continue
-        ratios = []
-        for k in ks:
-            g = have[row].get(k, {}).get("wall_error")
-            o = min((have[n][k]["wall_error"] for n in others if k in have[n]), default=None)
-            ratios.append(f"k={k}: {g / o:.2f}" if g is not None and o else f"k={k}: —")
-        text += [f"Wall-cell error of {row} ÷ the best baseline's: " + ", ".join(ratios)
-                 + " (below 1: it remembers the maze better).", ""]
+            _table(header("away"), rows), "", *ratios("")]
+    own = {n: h for n, h in have.items() if any("own_wall_agreement" in v for v in h.values())}
+    if own:
+        text += ["### In its own maze", "",
+                 "The same starts, but each of the k moves planned on the frame the simulator has just drawn (into a "
+                 "cell it shows open, never straight back), as a player walks it; then their reverse. The return frame "
+                 "against the real start frame: beyond the start view the simulator's maze is its own invention, and "
+                 "here only remembering it brings the start back. `moved`: the share of wall cells that changed by the "
+                 "turning point (0: the view never moved). `held` counts moves the simulator drew open but did not make.",
+                 "", _table(header("moved"), [[n] + cells(h, "own_") for n, h in own.items()]), "", *ratios("own_")]
     if figures.get("come_back_home_gif"):
         shown = first + PLAYED if first + PLAYED in have else first
         text += [f"One walk of the longest k, {shown} (left) beside the real game (right):", "",
