@@ -389,15 +389,19 @@ def _home_plot(plt: Any, figures: dict, out_dir: Path) -> Path | None:
     if not have:
         return None
     reference = figures.get("come_back_home_reference") or {}
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
     for n, h in [*have.items(), *([("random frame of the episode", reference)] if reference else [])]:
         ks = sorted(int(k) for k in h)
         ax.errorbar(ks, [h[str(k)]["wall_agreement"] for k in ks], yerr=[h[str(k)]["wall_agreement_se"] for k in ks],
                     marker="o", capsize=3, label=n, linestyle="--" if h is reference else "-")
+        if all("own_wall_agreement" in h[str(k)] for k in ks):
+            ax.errorbar(ks, [h[str(k)]["own_wall_agreement"] for k in ks],
+                        yerr=[h[str(k)]["own_wall_agreement_se"] for k in ks], marker="s", capsize=3,
+                        label=f"{n}, in its own maze", linestyle=":")
     ax.set(xlabel="k (moves away, then back)", ylabel="wall-cell agreement on return", title="Come back home",
            ylim=(0, 1.02))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the curves, not over them
     return _save(fig, out_dir / "come_back_home.png")
 
 
