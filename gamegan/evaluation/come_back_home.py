@@ -159,21 +159,33 @@ def simulate_own_walks(simulator: Any, walks: Sequence[HomeWalk], k: int, reader
     actions = torch.from_numpy(np.stack([w.actions for w in walks])).to(device)
     state = simulator.warmup(frames, actions)
     current = to_uint8_frames(state.frame)
-    drawn, cells, path = [], [_attended(getattr(state, "alpha", None))], []
+    drawn, cells, path = [], [_attended(getattr(state, "alpha", None))], []  # path: each step's N actions
     for t in range(2 * k):
         if t < k:
-            seen = reader.read(current)
-            last = path[-1] if path else [None] * len(walks)
-            path.append([_open_move(seen.walls[i], seen.pacman[i], last[i], rng) for i in range(len(walks))])
-            moves = path[-1]
+            seen, last = reader.read(current), path[-1] if path else [None] * len(walks)
+            moves = [_open_move(seen.walls[i], seen.pacman[i], last[i], rng) for i in range(len(walks))]
         else:
-            moves = [OPPOSITE[a] for a in path[2 * k - 1 - t]]
+            moves = [OPPOSITE[a] for a in path[2 * k - 1 - t]]  # the way back, last move first
+        path.append(moves)
         frame, state, _ = simulator.step(state, torch.tensor(moves, dtype=torch.long, device=device))
         current = to_uint8_frames(frame)
         drawn.append(current)
         cells.append(_attended(getattr(state, "alpha", None)))
-    taken = np.array([*path, *[[OPPOSITE[a] for a in p] for p in reversed(path)]], dtype=np.int64).T
-    return np.stack(drawn, axis=1), (np.stack(cells, axis=1) if cells[0] is not None else None), taken
+    return (np.stack(drawn, axis=1), np.stack(cells, axis=1) if cells[0] is not None else None,
+            np.array(path, dtype=np.int64).T)
+
+
+def own_walk_scores(simulator: Any, walks: Sequence[HomeWalk], k: int, reader: Any, *, seed: int = 0,
+                    device: torch.device | str = "cpu") -> dict[str, float | int]:
+    """Come back home in the simulator's own maze, summarized with the `own_` prefix: walls and
+    PSNR of the return frame against the real start frame, `moved` at the turning point, and
+    (with a memory) attention home and moves held."""
+    drawn, cells, _ = simulate_own_walks(simulator, walks, k, reader, seed=seed, device=device)
+    starts = np.stack([w.frames[-1] for w in walks])
+    scores = home_scores(reader, drawn[:, -1], starts) | {"moved": moved_share(reader, drawn[:, k - 1], starts)}
+    if cells is not None:
+        scores |= attention_scores(cells)
+    return summarize(scores, prefix="own_")
 
 
 def _open_move(walls: np.ndarray, pacman: np.ndarray, last: int | None, rng: np.random.Generator) -> int:

@@ -238,14 +238,8 @@ def _evaluate_models(models: Sequence[EvalModel], data: Path, out_dir: Path, set
                         scores.update(home.summarize(
                             home.home_scores(reader, drawn[:, k - 1], np.stack([w.away for w in ws])), prefix="away_"))
                         torch.manual_seed(settings.seed)
-                        own, own_cells, _ = home.simulate_own_walks(m.simulator, ws, k, reader, seed=settings.home_seed,
-                                                                    device=device)
-                        starts = np.stack([w.frames[-1] for w in ws])
-                        own_scores = home.home_scores(reader, own[:, -1], starts)
-                        own_scores["moved"] = home.moved_share(reader, own[:, k - 1], starts)
-                        if own_cells is not None:
-                            own_scores |= home.attention_scores(own_cells)
-                        scores.update(home.summarize(own_scores, prefix="own_"))
+                        scores.update(home.own_walk_scores(m.simulator, ws, k, reader, seed=settings.home_seed,
+                                                           device=device))
                         (results[m.name].home_played if played else results[m.name].home)[str(k)] = scores
                         # The GIF: the first model's longest walk, as played when it has memory.
                         if settings.plots and k == max(walks) and (home_gif is None or played and gif_of == m.name):

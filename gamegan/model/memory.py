@@ -74,9 +74,11 @@ class Memory(nn.Module):
         self.n_free_kernels, self._owners = len(owners), owners
         # Checkpoints written before the NOOP kernel was fixed also have a kernel for it.
         self._owners_before_still = sorted(set(source))
+        # A still action's slot is never read: `kernels` puts the identity in its place.
         self.register_buffer("kernel_slot", torch.tensor([slot.get(s, 0) for s in source]), persistent=False)
         self.register_buffer("kernel_flip", torch.tensor(flip), persistent=False)
         self.register_buffer("kernel_still", torch.tensor(still), persistent=False)
+        self.register_buffer("stay_kernel", F.one_hot(torch.tensor(4), 9).float(), persistent=False)  # centre offset
         self.kernel_mlp = mlp(self.n_free_kernels, embed_dim, 9)
         # engine: from h_t - h_{t-1}; map: from the cell attended and the cell the kernel points to.
         self.gate_mlp = mlp(hidden_dim if gate == "engine" else 2 * dim, embed_dim, 1)
@@ -160,8 +162,7 @@ class Memory(nn.Module):
         logits = variants[self.kernel_flip[action], self.kernel_slot[action]]  # (B, 3, 3)
         flat = logits.flatten(1)  # (B, 9)
         w = _one_hot_argmax(flat) if hard else torch.softmax(flat / self.tau, dim=-1)
-        stay = F.one_hot(torch.tensor(4, device=w.device), 9).to(w.dtype)  # the centre offset
-        w = torch.where(self.kernel_still[action, None], stay, w)
+        w = torch.where(self.kernel_still[action, None], self.stay_kernel.to(w.dtype), w)
         return w.view(-1, 3, 3)
 
     def upgrade_tensors(self, tensors: dict[str, Tensor], prefix: str) -> bool:
